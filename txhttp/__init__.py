@@ -1,0 +1,10 @@
+"""
+txhttp: a fast, strict HTTP/1.1 client and server for Twisted.
+
+The public API lives in `txhttp.client`, `txhttp.server` and
+`txhttp.testing`; `txhttp._wire` is the sans-IO HTTP/1.1 core both build on.
+"""
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["__version__"]
