@@ -1,0 +1,703 @@
+# -*- test-case-name: txhttp.test.test_wire_parser -*-
+"""
+Connection-level incremental parsers: `RequestParser` and `ResponseParser`.
+
+Each one holds the bytes received on one connection and hands out events on
+demand: a head, body data, the end of the message, the end of the stream.
+The parser's place in the connection is an `Enum` state with one transition
+table; heads are found and split by `txhttp._wire._head`, framing is decided
+by `txhttp._wire._framing`, chunked bodies are decoded by
+`txhttp._wire._chunked`. Sans-IO: standard library only, no notion of time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum, auto
+from typing import Final, NoReturn
+
+from txhttp._wire._chunked import ChunkedDecoder
+from txhttp._wire._errors import (
+    BadStartLine,
+    BodyTooLarge,
+    IncompleteMessage,
+    RemoteProtocolError,
+    preview,
+)
+from txhttp._wire._framing import build_request_head, build_response_head
+from txhttp._wire._head import (
+    HeadScanner,
+    fast_request_head,
+    fast_response_head,
+    split_request_head,
+    split_response_head,
+)
+from txhttp._wire._limits import DEFAULT_LIMITS, Limits
+from txhttp._wire._message import (
+    CONNECTION_CLOSED,
+    END_OF_MESSAGE,
+    BodyKind,
+    ConnectionClosed,
+    EndOfMessage,
+    RequestHead,
+    ResponseHead,
+)
+
+RequestEvent = RequestHead | bytes | EndOfMessage | ConnectionClosed | None
+ResponseEvent = ResponseHead | bytes | EndOfMessage | ConnectionClosed | None
+
+_CR: Final = 13
+_LF: Final = 10
+_LENGTH: Final = BodyKind.LENGTH
+_CHUNKED: Final = BodyKind.CHUNKED
+
+
+def _assert_never(value: NoReturn) -> NoReturn:
+    """`typing.assert_never` for Python 3.10: mypy proves the match complete."""
+    raise RuntimeError(f"bug: unhandled state {value!r}")
+
+
+def _head_scanner(limits: Limits, *, strict: bool) -> HeadScanner:
+    return HeadScanner(
+        strict=strict,
+        has_start_line=True,
+        first_line_limit=limits.max_line_bytes,
+        field_line_limit=limits.max_field_line_bytes,
+        section_limit=limits.max_header_section_bytes,
+        count_limit=limits.max_header_count,
+    )
+
+
+def _skip_empty_lines(
+    buf: bytearray, skipped: int, limits: Limits, *, strict: bool
+) -> tuple[int, bool]:
+    """
+    Drop empty lines before a start line (RFC 9112, section 2.2).
+
+    Returns:
+        How many empty lines were dropped so far for this message, and
+        whether the buffer now starts with something else than an empty
+        line (False: empty, or ends inside a CRLF; more bytes needed).
+    """
+    while buf:
+        first = buf[0]
+        if first == _CR:
+            if len(buf) < 2:
+                return skipped, False
+            if buf[1] != _LF:
+                raise BadStartLine(
+                    f"bare CR before the start line (RFC 9112, 2.2): {preview(buf)}"
+                )
+            del buf[:2]
+        elif first == _LF:
+            if strict:
+                raise BadStartLine("bare LF before the request line (RFC 9112, 2.2)")
+            del buf[:1]
+        else:
+            return skipped, True
+        skipped += 1
+        if skipped > limits.max_leading_empty_lines:
+            raise BadStartLine(
+                f"more than {limits.max_leading_empty_lines} empty lines before "
+                "the start line (RFC 9112, 2.2)"
+            )
+    return skipped, False
+
+
+def _take(buf: bytearray, count: int) -> bytes:
+    """Remove and return the first ``count`` bytes of ``buf``."""
+    if count >= len(buf):
+        data = bytes(buf)
+        buf.clear()
+        return data
+    data = bytes(buf[:count])
+    del buf[:count]
+    return data
+
+
+# --- the request side ------------------------------------------------------
+
+
+class RequestState(Enum):
+    """Where a `RequestParser` is in its connection."""
+
+    __hash__ = object.__hash__  # C-level hash: cheap transition lookups.
+
+    HEAD = auto()
+    """Between requests or inside a request head."""
+    LENGTH_BODY = auto()
+    """Reading a Content-Length body."""
+    CHUNKED_BODY = auto()
+    """Reading a chunked body."""
+    BODY_DONE = auto()
+    """The body is complete; `EndOfMessage` is next."""
+    CLOSED = auto()
+    """The stream ended cleanly between requests."""
+    FAILED = auto()
+    """A protocol error was raised; the parser is dead."""
+
+
+class RequestInput(Enum):
+    """What a `RequestParser` just read."""
+
+    __hash__ = object.__hash__
+
+    HEAD_WITHOUT_BODY = auto()
+    HEAD_WITH_LENGTH = auto()
+    HEAD_CHUNKED = auto()
+    BODY_READ = auto()
+    MESSAGE_END = auto()
+    CLEAN_EOF = auto()
+    ERROR = auto()
+
+
+_REQUEST_TRANSITIONS: Final[
+    Mapping[tuple[RequestState, RequestInput], RequestState]
+] = {
+    (RequestState.HEAD, RequestInput.HEAD_WITHOUT_BODY): RequestState.BODY_DONE,
+    (RequestState.HEAD, RequestInput.HEAD_WITH_LENGTH): RequestState.LENGTH_BODY,
+    (RequestState.HEAD, RequestInput.HEAD_CHUNKED): RequestState.CHUNKED_BODY,
+    (RequestState.HEAD, RequestInput.CLEAN_EOF): RequestState.CLOSED,
+    (RequestState.LENGTH_BODY, RequestInput.BODY_READ): RequestState.BODY_DONE,
+    (RequestState.CHUNKED_BODY, RequestInput.MESSAGE_END): RequestState.HEAD,
+    (RequestState.BODY_DONE, RequestInput.MESSAGE_END): RequestState.HEAD,
+    # An error is legal everywhere and always final.
+    **{(state, RequestInput.ERROR): RequestState.FAILED for state in RequestState},
+}
+
+_R_HEAD: Final = RequestState.HEAD
+_R_HEAD_WITHOUT_BODY: Final = RequestInput.HEAD_WITHOUT_BODY
+_R_MESSAGE_END: Final = RequestInput.MESSAGE_END
+
+
+class RequestParser:
+    """
+    Turns the bytes of one connection into request events (server side).
+
+    Call `feed` with whatever arrived, then `next_event` until it returns
+    ``None`` (more data needed). Events come in this order for each request:
+    one `RequestHead`, zero or more non-empty `bytes` of de-framed body, one
+    `EndOfMessage` (with trailers, for chunked bodies); then the next request.
+    After `feed_eof`, `next_event` returns `CONNECTION_CLOSED` once the stream
+    ended cleanly between requests, or raises `IncompleteMessage` if it ended
+    inside one. Any error raised is a `RemoteProtocolError`; after one the
+    parser is dead and raises the same error again. The caller controls pace:
+    nothing is parsed beyond what `next_event` returns, so a server that stops
+    asking (pipeline full) leaves later requests as unparsed bytes.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_chunked",
+        "_empty_lines",
+        "_eof",
+        "_error",
+        "_fast_limit",
+        "_remaining",
+        "_scanner",
+        "_state",
+        "limits",
+    )
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._buf = bytearray()
+        self._state = RequestState.HEAD
+        self._scanner = _head_scanner(limits, strict=True)
+        self._fast_limit = limits.max_header_section_bytes - 4
+        self._empty_lines = 0
+        self._remaining = 0
+        self._chunked: ChunkedDecoder | None = None
+        self._eof = False
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def state(self) -> RequestState:
+        """Where the parser is (for tests and diagnostics)."""
+        return self._state
+
+    def _advance(self, event: RequestInput) -> None:
+        try:
+            self._state = _REQUEST_TRANSITIONS[self._state, event]
+        except KeyError:
+            raise RuntimeError(
+                f"bug: {event.name} is not valid in state {self._state.name}"
+            ) from None
+
+    def feed(self, data: bytes) -> None:
+        """
+        Append bytes received from the peer.
+
+        Raises:
+            ValueError: `feed_eof` was called before.
+        """
+        if self._eof:
+            raise ValueError("feed() after feed_eof()")
+        if self._error is None:
+            self._buf += data
+
+    def feed_eof(self) -> None:
+        """The peer closed its sending side; no more bytes will come."""
+        self._eof = True
+
+    def next_event(self) -> RequestEvent:
+        """
+        Return the next event, or ``None`` if more bytes are needed.
+
+        Raises:
+            RemoteProtocolError: The peer broke HTTP/1.1; the subclass says
+                how and its ``status`` is what to answer. Raised again by
+                every later call.
+        """
+        try:
+            return self._next_event()
+        except RemoteProtocolError as error:
+            if self._error is None:
+                self._error = error
+                self._advance(RequestInput.ERROR)
+                self._buf = bytearray()
+            raise
+
+    def _next_event(self) -> RequestEvent:
+        state = self._state
+        if state is _R_HEAD:
+            head = self._next_head() if self._buf else None
+            if head is None:
+                if self._eof:
+                    return self._eof_in_head()
+                return None
+            framing = head.framing
+            if framing.kind is _LENGTH and framing.length:
+                self._remaining = framing.length
+                self._advance(RequestInput.HEAD_WITH_LENGTH)
+            elif framing.kind is _CHUNKED:
+                self._chunked = ChunkedDecoder(self.limits)
+                self._advance(RequestInput.HEAD_CHUNKED)
+            else:
+                self._advance(_R_HEAD_WITHOUT_BODY)
+            return head
+        if state is RequestState.BODY_DONE:
+            self._advance(_R_MESSAGE_END)
+            return END_OF_MESSAGE
+        match state:
+            case RequestState.LENGTH_BODY:
+                buf = self._buf
+                if not buf:
+                    if self._eof:
+                        raise IncompleteMessage(
+                            f"connection closed with {self._remaining} body bytes "
+                            "still to come"
+                        )
+                    return None
+                data = _take(buf, self._remaining)
+                self._remaining -= len(data)
+                if not self._remaining:
+                    self._advance(RequestInput.BODY_READ)
+                return data
+            case RequestState.CHUNKED_BODY:
+                decoder = self._chunked
+                if decoder is None:
+                    raise RuntimeError("bug: chunked body without a decoder")
+                event = decoder.step(self._buf)
+                if event is None:
+                    if self._eof:
+                        raise IncompleteMessage(
+                            "connection closed inside a chunked body"
+                        )
+                    return None
+                if isinstance(event, EndOfMessage):
+                    self._chunked = None
+                    self._advance(_R_MESSAGE_END)
+                return event
+            case RequestState.CLOSED:
+                return CONNECTION_CLOSED
+            case RequestState.FAILED:
+                if self._error is None:
+                    raise RuntimeError("bug: failed parser without an error")
+                raise self._error
+            case RequestState.HEAD | RequestState.BODY_DONE:
+                raise RuntimeError("bug: state handled above")
+            case _:
+                _assert_never(state)
+
+    def _next_head(self) -> RequestHead | None:
+        buf = self._buf
+        if not buf:
+            return None
+        limits = self.limits
+        scanner = self._scanner
+        if scanner.is_fresh():
+            if buf[0] == _CR or buf[0] == _LF:
+                self._empty_lines, ready = _skip_empty_lines(
+                    buf, self._empty_lines, limits, strict=True
+                )
+                if not ready:
+                    return None
+            # Fast path: the whole head is here; one find, one regex per kind
+            # of line. Anything doubtful goes the slow, precise way below.
+            end = buf.find(b"\r\n\r\n")
+            if 0 < end <= self._fast_limit:
+                size = end + 4
+                head = bytes(buf) if size == len(buf) else bytes(buf[:size])
+                parts = fast_request_head(head, limits)
+                if parts is not None:
+                    del buf[:size]
+                    self._empty_lines = 0
+                    return build_request_head(*parts, limits)
+        end = scanner.find_end(buf)
+        if end < 0:
+            return None
+        head = _take(buf, end)
+        scanner.reset()
+        self._empty_lines = 0
+        return build_request_head(*split_request_head(head, limits), limits)
+
+    def _eof_in_head(self) -> RequestEvent:
+        if self._buf:
+            raise IncompleteMessage(
+                f"connection closed inside a request head: {preview(self._buf)}"
+            )
+        self._advance(RequestInput.CLEAN_EOF)
+        return CONNECTION_CLOSED
+
+    def take_leftover(self) -> bytes:
+        """Remove and return the bytes held but not parsed (for tunnels)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._scanner.reset()
+        return data
+
+    @property
+    def buffered_bytes(self) -> int:
+        """How many received bytes are held, not yet returned as events."""
+        return len(self._buf)
+
+    def is_between_messages(self) -> bool:
+        """True when the last event was an `EndOfMessage` (or none yet)."""
+        return self._state is _R_HEAD or self._state is RequestState.CLOSED
+
+
+# --- the response side -----------------------------------------------------
+
+
+class ResponseState(Enum):
+    """Where a `ResponseParser` is in its connection."""
+
+    __hash__ = object.__hash__  # C-level hash: cheap transition lookups.
+
+    IDLE = auto()
+    """No response is expected (call `ResponseParser.expect_response`)."""
+    HEAD = auto()
+    """Expecting or reading a response head (interim heads included)."""
+    LENGTH_BODY = auto()
+    """Reading a Content-Length body."""
+    CHUNKED_BODY = auto()
+    """Reading a chunked body."""
+    UNTIL_CLOSE_BODY = auto()
+    """Reading a body that ends when the connection closes."""
+    BODY_DONE = auto()
+    """The body is complete; `EndOfMessage` is next."""
+    TUNNEL = auto()
+    """The connection is no longer HTTP (101, or 2xx to CONNECT)."""
+    CLOSED = auto()
+    """The stream ended cleanly between responses."""
+    FAILED = auto()
+    """A protocol error was raised; the parser is dead."""
+
+
+class ResponseInput(Enum):
+    """What a `ResponseParser` was told or just read."""
+
+    __hash__ = object.__hash__
+
+    EXPECT = auto()
+    INTERIM_HEAD = auto()
+    HEAD_WITHOUT_BODY = auto()
+    HEAD_WITH_LENGTH = auto()
+    HEAD_CHUNKED = auto()
+    HEAD_UNTIL_CLOSE = auto()
+    HEAD_TUNNEL = auto()
+    BODY_READ = auto()
+    MESSAGE_END = auto()
+    CLEAN_EOF = auto()
+    ERROR = auto()
+
+
+_RESPONSE_TRANSITIONS: Final[
+    Mapping[tuple[ResponseState, ResponseInput], ResponseState]
+] = {
+    (ResponseState.IDLE, ResponseInput.EXPECT): ResponseState.HEAD,
+    (ResponseState.IDLE, ResponseInput.CLEAN_EOF): ResponseState.CLOSED,
+    (ResponseState.HEAD, ResponseInput.INTERIM_HEAD): ResponseState.HEAD,
+    (ResponseState.HEAD, ResponseInput.HEAD_WITHOUT_BODY): ResponseState.BODY_DONE,
+    (ResponseState.HEAD, ResponseInput.HEAD_WITH_LENGTH): ResponseState.LENGTH_BODY,
+    (ResponseState.HEAD, ResponseInput.HEAD_CHUNKED): ResponseState.CHUNKED_BODY,
+    (
+        ResponseState.HEAD,
+        ResponseInput.HEAD_UNTIL_CLOSE,
+    ): ResponseState.UNTIL_CLOSE_BODY,
+    (ResponseState.HEAD, ResponseInput.HEAD_TUNNEL): ResponseState.TUNNEL,
+    (ResponseState.LENGTH_BODY, ResponseInput.BODY_READ): ResponseState.BODY_DONE,
+    (ResponseState.UNTIL_CLOSE_BODY, ResponseInput.BODY_READ): ResponseState.BODY_DONE,
+    (ResponseState.CHUNKED_BODY, ResponseInput.MESSAGE_END): ResponseState.IDLE,
+    (ResponseState.BODY_DONE, ResponseInput.MESSAGE_END): ResponseState.IDLE,
+    # An error is legal everywhere and always final.
+    **{(state, ResponseInput.ERROR): ResponseState.FAILED for state in ResponseState},
+}
+
+
+class ResponseParser:
+    """
+    Turns the bytes of one connection into response events (client side).
+
+    Before each response, call `expect_response` with the request's method,
+    which decides framing for HEAD and CONNECT. Events per response: zero or
+    more interim `ResponseHead` (status 1xx, other than 101; no body events
+    follow them), the final `ResponseHead`, body `bytes`, `EndOfMessage`.
+    A body read until close ends with `EndOfMessage` after `feed_eof` (the
+    head's framing says `UNTIL_CLOSE`, so callers can tell it from a
+    Content-Length body cut short, which raises `IncompleteMessage`).
+    After a `TUNNEL` head (101, or 2xx to CONNECT) `next_event` returns
+    ``None`` and `take_leftover` yields the tunnel's first bytes. Lenient only
+    where RFC 9112 lets a recipient be (bare LF line endings in the head,
+    obs-fold replaced by SP); strict about framing and control characters.
+    Bytes that arrive while no response is expected are held, not parsed.
+    """
+
+    __slots__ = (
+        "_body_bytes",
+        "_buf",
+        "_chunked",
+        "_empty_lines",
+        "_eof",
+        "_error",
+        "_fast_limit",
+        "_method",
+        "_remaining",
+        "_scanner",
+        "_state",
+        "limits",
+    )
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._buf = bytearray()
+        self._state = ResponseState.IDLE
+        self._scanner = _head_scanner(limits, strict=False)
+        self._fast_limit = limits.max_header_section_bytes - 4
+        self._empty_lines = 0
+        self._remaining = 0
+        self._body_bytes = 0
+        self._method = b""
+        self._chunked: ChunkedDecoder | None = None
+        self._eof = False
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def state(self) -> ResponseState:
+        """Where the parser is (for tests and diagnostics)."""
+        return self._state
+
+    def _advance(self, event: ResponseInput) -> None:
+        try:
+            self._state = _RESPONSE_TRANSITIONS[self._state, event]
+        except KeyError:
+            raise RuntimeError(
+                f"bug: {event.name} is not valid in state {self._state.name}"
+            ) from None
+
+    def expect_response(self, method: bytes) -> None:
+        """
+        Get ready to parse the response to a request with ``method``.
+
+        Raises:
+            ValueError: A response is already expected or in progress, or
+                the parser is closed or failed.
+        """
+        if self._state is not ResponseState.IDLE:
+            raise ValueError(
+                f"expect_response() in state {self._state.name}; only when idle"
+            )
+        self._method = method
+        self._advance(ResponseInput.EXPECT)
+
+    def feed(self, data: bytes) -> None:
+        """
+        Append bytes received from the peer.
+
+        Raises:
+            ValueError: `feed_eof` was called before.
+        """
+        if self._eof:
+            raise ValueError("feed() after feed_eof()")
+        if self._error is None:
+            self._buf += data
+
+    def feed_eof(self) -> None:
+        """The peer closed its sending side; no more bytes will come."""
+        self._eof = True
+
+    def next_event(self) -> ResponseEvent:
+        """
+        Return the next event, or ``None`` if more bytes are needed.
+
+        Raises:
+            RemoteProtocolError: The server broke HTTP/1.1 (the subclass says
+                how), or `IncompleteMessage` when the stream ended inside a
+                response. Raised again by every later call.
+        """
+        try:
+            return self._next_event()
+        except RemoteProtocolError as error:
+            if self._error is None:
+                self._error = error
+                self._advance(ResponseInput.ERROR)
+                self._buf = bytearray()
+            raise
+
+    def _next_event(self) -> ResponseEvent:
+        state = self._state
+        match state:
+            case ResponseState.HEAD:
+                return self._head_event()
+            case ResponseState.LENGTH_BODY:
+                buf = self._buf
+                if not buf:
+                    if self._eof:
+                        raise IncompleteMessage(
+                            f"connection closed with {self._remaining} body bytes "
+                            "still to come"
+                        )
+                    return None
+                data = _take(buf, self._remaining)
+                self._remaining -= len(data)
+                if not self._remaining:
+                    self._advance(ResponseInput.BODY_READ)
+                return data
+            case ResponseState.CHUNKED_BODY:
+                decoder = self._chunked
+                if decoder is None:
+                    raise RuntimeError("bug: chunked body without a decoder")
+                event = decoder.step(self._buf)
+                if event is None:
+                    if self._eof:
+                        raise IncompleteMessage(
+                            "connection closed inside a chunked body"
+                        )
+                    return None
+                if isinstance(event, EndOfMessage):
+                    self._chunked = None
+                    self._advance(ResponseInput.MESSAGE_END)
+                return event
+            case ResponseState.UNTIL_CLOSE_BODY:
+                buf = self._buf
+                if buf:
+                    data = _take(buf, len(buf))
+                    self._body_bytes += len(data)
+                    limit = self.limits.max_body_bytes
+                    if limit is not None and self._body_bytes > limit:
+                        raise BodyTooLarge(
+                            f"body read until close is over {limit} bytes"
+                        )
+                    return data
+                if self._eof:
+                    # RFC 9112, section 6.3, rule 8: the close ends the body.
+                    self._advance(ResponseInput.BODY_READ)
+                    self._advance(ResponseInput.MESSAGE_END)
+                    return END_OF_MESSAGE
+                return None
+            case ResponseState.BODY_DONE:
+                self._advance(ResponseInput.MESSAGE_END)
+                return END_OF_MESSAGE
+            case ResponseState.IDLE:
+                if self._eof:
+                    self._advance(ResponseInput.CLEAN_EOF)
+                    return CONNECTION_CLOSED
+                return None
+            case ResponseState.TUNNEL:
+                return None
+            case ResponseState.CLOSED:
+                return CONNECTION_CLOSED
+            case ResponseState.FAILED:
+                if self._error is None:
+                    raise RuntimeError("bug: failed parser without an error")
+                raise self._error
+            case _:
+                _assert_never(state)
+
+    def _head_event(self) -> ResponseHead | None:
+        head = self._next_head()
+        if head is None:
+            if self._eof:
+                if self._buf:
+                    raise IncompleteMessage(
+                        f"connection closed inside a response head: "
+                        f"{preview(self._buf)}"
+                    )
+                raise IncompleteMessage("connection closed before a response head")
+            return None
+        kind = head.framing.kind
+        if head.status < 200 and head.status != 101:
+            self._advance(ResponseInput.INTERIM_HEAD)
+        elif kind is _LENGTH and head.framing.length:
+            self._remaining = head.framing.length
+            self._advance(ResponseInput.HEAD_WITH_LENGTH)
+        elif kind is _CHUNKED:
+            self._chunked = ChunkedDecoder(self.limits)
+            self._advance(ResponseInput.HEAD_CHUNKED)
+        elif kind is BodyKind.UNTIL_CLOSE:
+            self._body_bytes = 0
+            self._advance(ResponseInput.HEAD_UNTIL_CLOSE)
+        elif kind is BodyKind.TUNNEL:
+            self._advance(ResponseInput.HEAD_TUNNEL)
+        else:
+            self._advance(ResponseInput.HEAD_WITHOUT_BODY)
+        return head
+
+    def _next_head(self) -> ResponseHead | None:
+        buf = self._buf
+        if not buf:
+            return None
+        limits = self.limits
+        scanner = self._scanner
+        if scanner.is_fresh():
+            if buf[0] == _CR or buf[0] == _LF:
+                self._empty_lines, ready = _skip_empty_lines(
+                    buf, self._empty_lines, limits, strict=False
+                )
+                if not ready:
+                    return None
+            end = buf.find(b"\r\n\r\n")
+            if 0 < end <= self._fast_limit:
+                size = end + 4
+                head = bytes(buf) if size == len(buf) else bytes(buf[:size])
+                parts = fast_response_head(head, limits)
+                if parts is not None:
+                    del buf[:size]
+                    self._empty_lines = 0
+                    return build_response_head(parts, self._method, limits)
+        end = scanner.find_end(buf)
+        if end < 0:
+            return None
+        head = _take(buf, end)
+        scanner.reset()
+        self._empty_lines = 0
+        return build_response_head(
+            split_response_head(head, limits), self._method, limits
+        )
+
+    def take_leftover(self) -> bytes:
+        """Remove and return the bytes held but not parsed."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._scanner.reset()
+        return data
+
+    @property
+    def buffered_bytes(self) -> int:
+        """How many received bytes are held, not yet returned as events."""
+        return len(self._buf)
+
+    def is_between_messages(self) -> bool:
+        """True when no response is expected or in progress."""
+        return self._state is ResponseState.IDLE or self._state is ResponseState.CLOSED

@@ -1,0 +1,910 @@
+# -*- test-case-name: txhttp.test.test_server_channel -*-
+"""
+``HTTPChannel``: one server connection, HTTP/1.1 over a Twisted transport.
+
+The channel feeds received bytes to the wire core's ``RequestParser``, creates a
+``ResponseSlot`` and an ``Exchange`` per request head, and runs everything that
+needs time or a transport: pipelining in order, flow control both ways, the
+idle and header timeouts, keep-alive decisions and the lingering close. It
+parses nothing itself; framing and serialization live in ``txhttp._wire``, and
+what a request means lives in the exchange (native handlers or the
+twisted.web bridge).
+
+The line-oriented hooks of ``twisted.web.http.HTTPChannel`` (``lineReceived``,
+``rawDataReceived``, ``lineLengthExceeded``) have no counterpart here: the
+wire core enforces the line limits, and its errors come back as statuses. A
+request line over ``limits.max_line_bytes`` is answered ``414``; a field line
+over ``limits.max_field_line_bytes``, or a header section over
+``HTTPChannel.maxHeaderLength`` bytes or ``limits.max_header_count`` fields, is
+answered ``431``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Callable
+from enum import Enum, auto
+from typing import Any, Final, cast
+from typing import Protocol as Protocol_
+
+from twisted.internet.error import ConnectionDone, TimeoutError
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    IReactorTime,
+    ISSLTransport,
+    ITCPTransport,
+)
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from typing_extensions import assert_never
+from zope.interface import implementer
+
+from txhttp._wire import (
+    DEFAULT_LIMITS,
+    HTTP_1_1,
+    ConnectionClosed,
+    EndOfMessage,
+    Limits,
+    RemoteProtocolError,
+    RequestHead,
+    RequestParser,
+)
+from txhttp.server._date import DateCache
+from txhttp.server._exchange import ExchangeFactory, RequestDropped
+from txhttp.server._slot import ChannelSlot, error_response
+
+DEFAULT_IDLE_TIMEOUT: Final = 60.0
+"""Seconds a connection may wait on its peer without progress either way.
+
+Also the slowest accepted download: a response that does not drain at least
+one transport buffer (about 64 KiB) per period is cut."""
+
+DEFAULT_MAX_PIPELINE: Final = 32
+"""Requests in progress on one connection before input is paused."""
+
+DEFAULT_MAX_HEADER_LENGTH: Final = DEFAULT_LIMITS.max_header_section_bytes
+"""Bytes of request line and header section accepted; more gets 431."""
+
+DEFAULT_HEADER_TIMEOUT: Final = 30.0
+"""Seconds from the first byte of a request head to its end, however it
+trickles in; a peer that takes longer gets 408 and a close."""
+
+DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+"""Largest request body accepted (de-framed); larger gets 413."""
+
+DEFAULT_LINGER_TIMEOUT: Final = 20.0
+"""Seconds to keep reading (and discarding) after closing our write side, so
+the peer's unread bytes do not turn our last response into a reset."""
+
+DEFAULT_MAX_LINGER_BYTES: Final = 1024 * 1024
+"""Bytes discarded while lingering before the connection is closed anyway."""
+
+DEFAULT_ABORT_TIMEOUT: Final = 15.0
+"""Seconds a closing connection may take to flush before it is aborted."""
+
+DEFAULT_MAX_BUFFERED_RESPONSE_BYTES: Final = 1024 * 1024
+"""Output held for pipelined responses waiting for their turn; beyond it
+their producers are paused."""
+
+DEFAULT_WRITE_PIECE_BYTES: Final = 64 * 1024
+"""Largest single write handed to the transport; bigger writes are fed in
+pieces as it drains, so draining shows as progress to the idle timeout."""
+
+DEFAULT_SERVER_HEADER: Final = b"txhttp"
+"""The ``Server`` field value sent with every response (``None``: none)."""
+
+
+class ChannelState(Enum):
+    """The life of a connection, as far as the channel is concerned."""
+
+    __hash__ = object.__hash__  # C-level hash: cheap transition lookups.
+
+    UNCONNECTED = auto()
+    """Built, no transport yet."""
+    OPEN = auto()
+    """Reading requests and writing responses."""
+    DRAINING = auto()
+    """No further request will be read; the responses owed are written."""
+    LINGERING = auto()
+    """All written, write side closing; input is read and discarded."""
+    CLOSING = auto()
+    """The transport was asked to close; waiting for ``connectionLost``."""
+    CLOSED = auto()
+    """The transport is gone."""
+
+
+class ChannelInput(Enum):
+    """What moves a channel from one ``ChannelState`` to another."""
+
+    __hash__ = object.__hash__  # C-level hash: cheap transition lookups.
+
+    CONNECT = auto()
+    STOP_READING = auto()
+    LINGER = auto()
+    CLOSE = auto()
+    LOST = auto()
+
+
+_S = ChannelState
+_I = ChannelInput
+
+_TRANSITIONS: Final[dict[tuple[ChannelState, ChannelInput], ChannelState]] = {
+    (_S.UNCONNECTED, _I.CONNECT): _S.OPEN,
+    (_S.OPEN, _I.STOP_READING): _S.DRAINING,
+    (_S.DRAINING, _I.STOP_READING): _S.DRAINING,
+    (_S.LINGERING, _I.STOP_READING): _S.LINGERING,
+    (_S.CLOSING, _I.STOP_READING): _S.CLOSING,
+    (_S.CLOSED, _I.STOP_READING): _S.CLOSED,
+    (_S.DRAINING, _I.LINGER): _S.LINGERING,
+    (_S.OPEN, _I.CLOSE): _S.CLOSING,
+    (_S.DRAINING, _I.CLOSE): _S.CLOSING,
+    (_S.LINGERING, _I.CLOSE): _S.CLOSING,
+    (_S.CLOSING, _I.CLOSE): _S.CLOSING,
+    # Losing the transport is legal everywhere and always final.
+    **{(state, _I.LOST): _S.CLOSED for state in ChannelState},
+}
+"""Every legal move of ``HTTPChannel``; anything else is a bug."""
+
+
+class _Transport(Protocol_):
+    """What the channel uses of its transport (TCP, TLS, or a test fake)."""
+
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def loseWriteConnection(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+    def registerProducer(self, producer: object, streaming: bool) -> None: ...
+    def getPeer(self) -> IAddress: ...
+    def getHost(self) -> IAddress: ...
+
+
+class ReadPause(Enum):
+    """Why the channel stopped reading from its transport."""
+
+    __hash__ = object.__hash__  # C-level hash: cheap transition lookups.
+
+    BODY = auto()
+    """The exchange reading a request body asked for a pause."""
+    PIPELINE = auto()
+    """``HTTPChannel.maxPipeline`` requests are in progress."""
+    WRITE_BLOCKED = auto()
+    """The client is not reading our responses; take no new requests."""
+
+
+_limits_cache: dict[tuple[Limits, int, int], Limits] = {}
+
+
+def _effective_limits(base: Limits, max_header: int, max_body: int) -> Limits:
+    key = (base, max_header, max_body)
+    limits = _limits_cache.get(key)
+    if limits is None:
+        if len(_limits_cache) > 64:
+            _limits_cache.clear()
+        limits = dataclasses.replace(
+            base, max_header_section_bytes=max_header, max_body_bytes=max_body
+        )
+        _limits_cache[key] = limits
+    return limits
+
+
+@implementer(IHalfCloseableProtocol, IPushProducer)
+class HTTPChannel(Protocol, TimeoutMixin):
+    """
+    A server-side HTTP/1.1 connection.
+
+    Settings are class attributes with documented defaults; override them on
+    a subclass, on an instance before it connects, or through
+    ``txhttp.server.HTTPServerFactory``. Requests are handed to
+    ``exchangeFactory``.
+
+    Args:
+        clock: Source of time for every timeout and the ``Date`` field. When
+            ``None``, the global reactor is used (looked up when the first
+            timer is set), which is what ``twisted.web.server.Site`` expects.
+    """
+
+    # TimeoutMixin annotates timeOut as int, but any number of seconds works.
+    timeOut: float | None = DEFAULT_IDLE_TIMEOUT  # type: ignore[assignment]
+    """Idle seconds (see ``DEFAULT_IDLE_TIMEOUT``); ``None`` turns it off."""
+    maxPipeline: int = DEFAULT_MAX_PIPELINE
+    """See ``DEFAULT_MAX_PIPELINE``."""
+    maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH
+    """See ``DEFAULT_MAX_HEADER_LENGTH``."""
+    header_timeout: float | None = DEFAULT_HEADER_TIMEOUT
+    """See ``DEFAULT_HEADER_TIMEOUT``."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """See ``DEFAULT_MAX_BODY_BYTES``."""
+    linger_timeout: float = DEFAULT_LINGER_TIMEOUT
+    """See ``DEFAULT_LINGER_TIMEOUT``."""
+    max_linger_bytes: int = DEFAULT_MAX_LINGER_BYTES
+    """See ``DEFAULT_MAX_LINGER_BYTES``."""
+    abort_timeout: float = DEFAULT_ABORT_TIMEOUT
+    """See ``DEFAULT_ABORT_TIMEOUT``."""
+    max_buffered_response_bytes: int = DEFAULT_MAX_BUFFERED_RESPONSE_BYTES
+    """See ``DEFAULT_MAX_BUFFERED_RESPONSE_BYTES``."""
+    write_piece_bytes: int = DEFAULT_WRITE_PIECE_BYTES
+    """See ``DEFAULT_WRITE_PIECE_BYTES``."""
+    server_header: bytes | None = DEFAULT_SERVER_HEADER
+    """See ``DEFAULT_SERVER_HEADER``."""
+    limits: Limits = DEFAULT_LIMITS
+    """Other wire limits (line lengths, field count, chunk lines, trailers)."""
+    exchangeFactory: ExchangeFactory | None = None
+    """Builds the ``Exchange`` for each request; set per instance (a function
+    stored on a subclass must be a ``staticmethod``). ``None`` answers 500."""
+    date_cache: DateCache | None = None
+    """Shared ``Date`` cache; one is made from the clock when ``None``."""
+
+    _log: Final = Logger()
+
+    def __init__(self, *, clock: IReactorTime | None = None) -> None:
+        self.clock = clock
+        self._state = ChannelState.UNCONNECTED
+        self._parser: RequestParser | None = None
+        self._slots: deque[ChannelSlot] = deque()
+        self._reading: ChannelSlot | None = None
+        self._body_paused_by: ChannelSlot | None = None
+        self._read_pauses: set[ReadPause] = set()
+        self._processing = False
+        self._transport_paused = False
+        self._backlog: deque[bytes] = deque()
+        self._buffered_total = 0
+        self._idle_on = False
+        self._idle_timeout: float | None = None
+        self._header_call: IDelayedCall | None = None
+        self._linger_call: IDelayedCall | None = None
+        self._abort_call: IDelayedCall | None = None
+        self._peer_closed = False
+        self._close_write_when_drained = False
+        self._error_status: int | None = None
+        self._lingered_bytes = 0
+        self._half_closeable = False
+        self._t: _Transport | None = None
+
+    # -- time ---------------------------------------------------------------
+
+    def _clock(self) -> IReactorTime:
+        clock = self.clock
+        if clock is None:
+            # Lazy: importing the reactor installs the default one.
+            from twisted.internet import reactor  # noqa: PLC0415
+
+            clock = self.clock = reactor
+        assert clock is not None
+        return clock
+
+    def callLater(
+        self, period: float, func: Callable[..., object], *args: object, **kw: object
+    ) -> IDelayedCall:
+        """Schedule ``func`` on the injected clock (used by ``TimeoutMixin`` too)."""
+        return self._clock().callLater(period, func, *args, **kw)
+
+    def date_value(self) -> bytes:
+        """The ``Date`` field value for now, cached per second."""
+        cache = self.date_cache
+        if cache is None:
+            cache = self.date_cache = DateCache(self._clock())
+        return cache.value()
+
+    def _advance(self, event: ChannelInput) -> ChannelState:
+        previous = self._state
+        try:
+            self._state = _TRANSITIONS[previous, event]
+        except KeyError:
+            raise RuntimeError(
+                f"bug: {event.name} is not valid in state {previous.name}"
+            ) from None
+        return previous
+
+    @property
+    def state(self) -> ChannelState:
+        """Where the connection is in its life (read-only)."""
+        return self._state
+
+    # -- Twisted's protocol interface ---------------------------------------
+
+    def connectionMade(self) -> None:
+        """Start reading requests; register as the transport's producer."""
+        self._advance(ChannelInput.CONNECT)
+        transport = self.transport
+        assert transport is not None
+        if ITCPTransport.providedBy(transport):
+            transport.setTcpNoDelay(True)
+            self._half_closeable = not ISSLTransport.providedBy(transport)
+        self._parser = RequestParser(
+            _effective_limits(self.limits, self.maxHeaderLength, self.max_body_bytes)
+        )
+        # Transports implement IConsumer without always declaring it.
+        self._t = cast(_Transport, transport)
+        self._t.registerProducer(self, True)
+        self._idle_timeout = self.timeOut
+        self._idle_on = True
+        self.setTimeout(self._idle_timeout)
+
+    def dataReceived(self, data: bytes) -> None:
+        """Feed the parser and hand out what it finds."""
+        self.resetTimeout()
+        state = self._state
+        if state is ChannelState.OPEN or (
+            state is ChannelState.DRAINING and self._reading is not None
+        ):
+            parser = self._parser
+            assert parser is not None
+            parser.feed(data)
+            self._process()
+            if (
+                self._header_call is None
+                and self._reading is None
+                and self._state is ChannelState.OPEN
+                and not self._read_pauses
+                and parser.buffered_bytes
+                and self.header_timeout is not None
+            ):
+                self._header_call = self.callLater(
+                    self.header_timeout, self._header_timed_out
+                )
+        elif state is ChannelState.LINGERING:
+            self._lingered_bytes += len(data)
+            if self._lingered_bytes > self.max_linger_bytes:
+                self._close()
+
+    def readConnectionLost(self) -> None:
+        """The peer closed its sending side."""
+        state = self._state
+        match state:
+            case ChannelState.OPEN | ChannelState.DRAINING:
+                self._peer_closed = True
+                if self._parser is not None and (
+                    state is ChannelState.OPEN or self._reading is not None
+                ):
+                    self._parser.feed_eof()
+                    self._process()
+                if self._state is ChannelState.DRAINING:
+                    self._maybe_finish()
+            case ChannelState.LINGERING:
+                self._close()
+            case ChannelState.UNCONNECTED | ChannelState.CLOSING | ChannelState.CLOSED:
+                pass
+            case _:
+                assert_never(state)
+
+    def writeConnectionLost(self) -> None:
+        """Our write side is closed: linger until the peer closes, or the wait."""
+        if self._state is ChannelState.LINGERING and self._linger_call is None:
+            self.setTimeout(None)
+            self._idle_on = False
+            self._linger_call = self.callLater(self.linger_timeout, self._linger_done)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """Tell every exchange still waiting, and cancel every timer."""
+        previous = self._advance(ChannelInput.LOST)
+        self.setTimeout(None)
+        self._idle_on = False
+        for name in ("_header_call", "_linger_call", "_abort_call"):
+            call: IDelayedCall | None = getattr(self, name)
+            if call is not None:
+                setattr(self, name, None)
+                if call.active():
+                    call.cancel()
+        self._backlog.clear()
+        match previous:
+            case ChannelState.CLOSED | ChannelState.UNCONNECTED:
+                return
+            case (
+                ChannelState.OPEN
+                | ChannelState.DRAINING
+                | ChannelState.LINGERING
+                | ChannelState.CLOSING
+            ):
+                pass
+            case _:
+                assert_never(previous)
+        slots = list(self._slots)
+        self._slots.clear()
+        reading = self._reading
+        self._reading = None
+        for slot in slots:
+            slot._lose(reason)
+        if reading is not None and reading not in slots:
+            reading._lose(reason)
+
+    # -- the transport as our consumer (IPushProducer) ---------------------
+
+    def pauseProducing(self) -> None:
+        """The transport's buffer is full: stop the response's producer."""
+        if self._transport_paused:
+            return
+        self._transport_paused = True
+        if self._slots:
+            self._slots[0]._sync_producer()
+        self._update_idle_timer()
+
+    def resumeProducing(self) -> None:
+        """The transport drained: that is progress; send more."""
+        if not self._transport_paused:
+            return
+        self._transport_paused = False
+        self.resetTimeout()
+        self._drain_backlog()
+        if self._transport_paused:
+            return
+        if self._slots:
+            self._slots[0]._sync_producer()
+        self._update_idle_timer()
+        if ReadPause.WRITE_BLOCKED in self._read_pauses:
+            self._resume_reading(ReadPause.WRITE_BLOCKED)
+
+    def stopProducing(self) -> None:
+        """The transport is going away; ``connectionLost`` follows."""
+        for slot in list(self._slots):
+            producer = slot._producer
+            if producer is not None:
+                slot._producer = None
+                self._call_exchange(producer.stopProducing)
+
+    # -- addresses ---------------------------------------------------------
+
+    def getPeer(self) -> IAddress:
+        """The address of the client."""
+        transport = self._t
+        assert transport is not None
+        return transport.getPeer()
+
+    def getHost(self) -> IAddress:
+        """The local address of this connection."""
+        transport = self._t
+        assert transport is not None
+        return transport.getHost()
+
+    def isSecure(self) -> bool:
+        """Whether the connection is TLS."""
+        return ISSLTransport.providedBy(self.transport)
+
+    # -- reading -------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Hand out parser events until none is ready or reading must wait."""
+        if self._processing:
+            return
+        parser = self._parser
+        if parser is None:
+            return
+        self._processing = True
+        try:
+            while not self._read_pauses:
+                if self._reading is None:
+                    if self._state is not ChannelState.OPEN:
+                        break
+                    if len(self._slots) >= self.maxPipeline:
+                        self._pause_reading(ReadPause.PIPELINE)
+                        break
+                    if self._transport_paused:
+                        self._pause_reading(ReadPause.WRITE_BLOCKED)
+                        break
+                try:
+                    event = parser.next_event()
+                except RemoteProtocolError as error:
+                    self._wire_error(error)
+                    break
+                if event is None:
+                    break
+                kind = type(event)
+                if kind is bytes:
+                    reading = self._reading
+                    assert reading is not None
+                    exchange = reading.exchange
+                    if exchange is not None and not reading._lost_notified:
+                        self._call_exchange(exchange.body_received, event)
+                elif kind is RequestHead:
+                    assert isinstance(event, RequestHead)
+                    self._head_received(event)
+                elif kind is EndOfMessage:
+                    assert isinstance(event, EndOfMessage)
+                    self.requestReadFinished(event)
+                else:
+                    assert isinstance(event, ConnectionClosed)
+                    self._peer_closed = True
+                    self.setReadPersistent(False)
+                    self._maybe_finish()
+        finally:
+            self._processing = False
+
+    def _head_received(self, head: RequestHead) -> None:
+        call = self._header_call
+        if call is not None:
+            self._header_call = None
+            call.cancel()
+        slot = ChannelSlot(self, head)
+        slots = self._slots
+        slots.append(slot)
+        self._reading = slot
+        if len(slots) == 1:
+            slot._at_front = True
+        if not head.keep_alive or head.method == b"CONNECT":
+            # We do not tunnel: nothing after a CONNECT is read as HTTP.
+            self.setReadPersistent(False)
+        factory = self.exchangeFactory
+        try:
+            exchange = (
+                factory(self, head, slot) if factory is not None else _NoHandler(slot)
+            )
+        except Exception:
+            self._log.failure("exchange factory failed")
+            exchange = _NoHandler(slot)
+        slot.exchange = exchange
+        self._call_exchange(exchange.start)
+
+    def requestReadFinished(self, end: EndOfMessage) -> None:
+        """The request being read is complete: tell its exchange."""
+        slot = self._reading
+        assert slot is not None
+        self._reading = None
+        if self._body_paused_by is slot:
+            self._body_paused_by = None
+            self._read_pauses.discard(ReadPause.BODY)
+        slot._body_finished(end.trailers)
+        self._update_idle_timer()
+
+    def setReadPersistent(self, persistent: bool) -> None:
+        """
+        Whether to read another request after the current one.
+
+        Only ``False`` has an effect (a connection never becomes persistent
+        again): no further request head is parsed, and the connection closes
+        once the responses owed are written.
+        """
+        if not persistent:
+            self._advance(ChannelInput.STOP_READING)
+
+    def isLastRequest(self, slot: ChannelSlot) -> bool:
+        """Whether no request will follow ``slot``'s on this connection."""
+        return self._state is not ChannelState.OPEN and (
+            not self._slots or self._slots[-1] is slot
+        )
+
+    def dropQueuedRequests(self, slot: ChannelSlot) -> None:
+        """
+        ``slot``'s response closes the connection: drop the requests after it.
+
+        Their exchanges get ``Exchange.connection_lost`` with ``RequestDropped``,
+        and no further request is read.
+        """
+        self.setReadPersistent(False)
+        slots = self._slots
+        if not slots or slots[-1] is slot:
+            return
+        dropped: list[ChannelSlot] = []
+        while slots and slots[-1] is not slot:
+            dropped.append(slots.pop())
+        if self._reading in dropped:
+            self._reading = None
+        if self._body_paused_by in dropped:
+            self._body_paused_by = None
+            self._read_pauses.discard(ReadPause.BODY)
+        reason = Failure(RequestDropped("an earlier response closed the connection"))
+        for later in reversed(dropped):
+            later._lose(reason)
+
+    def _wire_error(self, error: RemoteProtocolError) -> None:
+        """The peer broke HTTP/1.1: answer its status, never resynchronise."""
+        self._log.info(
+            "rejected request from {peer}: {error}",
+            peer=self._t.getPeer() if self._t is not None else None,
+            error=error,
+        )
+        call = self._header_call
+        if call is not None:
+            self._header_call = None
+            call.cancel()
+        self.setReadPersistent(False)
+        slot = self._reading
+        if slot is None:
+            self._error_status = error.status
+        else:
+            self._reading = None
+            self._read_pauses.discard(ReadPause.BODY)
+            self._body_paused_by = None
+            fresh = slot.is_fresh()
+            slot._lose_body(Failure(error))
+            if fresh and slot in self._slots:
+                slot.write_error(error.status)
+            else:
+                slot.abort()
+        self._maybe_finish()
+
+    def _header_timed_out(self) -> None:
+        self._header_call = None
+        if self._state is not ChannelState.OPEN or self._reading is not None:
+            return
+        self._log.info("request head too slow from {peer}", peer=self.getPeer())
+        self.setReadPersistent(False)
+        self._error_status = 408
+        self._maybe_finish()
+
+    # -- read flow control ---------------------------------------------------
+
+    def _transport_open(self) -> _Transport | None:
+        """The transport, unless it was asked to close (or is gone)."""
+        state = self._state
+        if state is ChannelState.CLOSING or state is ChannelState.CLOSED:
+            return None
+        return self._t
+
+    def _pause_reading(self, reason: ReadPause) -> None:
+        if not self._read_pauses:
+            transport = self._transport_open()
+            if transport is not None:
+                transport.pauseProducing()
+        self._read_pauses.add(reason)
+
+    def _resume_reading(self, reason: ReadPause) -> None:
+        pauses = self._read_pauses
+        if reason not in pauses:
+            return
+        pauses.discard(reason)
+        if not pauses:
+            transport = self._transport_open()
+            if transport is not None:
+                transport.resumeProducing()
+            self._process()
+
+    def _pause_body(self, slot: ChannelSlot) -> None:
+        if self._reading is slot and self._body_paused_by is None:
+            self._body_paused_by = slot
+            self._pause_reading(ReadPause.BODY)
+            self._update_idle_timer()
+
+    def _resume_body(self, slot: ChannelSlot) -> None:
+        if self._body_paused_by is slot:
+            self._body_paused_by = None
+            self._resume_reading(ReadPause.BODY)
+            self._update_idle_timer()
+
+    # -- writing ---------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        """Write ``data`` in pipeline order, in pieces the transport can drain."""
+        if self._backlog or self._transport_paused:
+            self._backlog.append(data)
+        elif len(data) > self.write_piece_bytes:
+            self._backlog.append(data)
+            self._drain_backlog()
+        else:
+            transport = self._t
+            assert transport is not None
+            transport.write(data)
+
+    def _drain_backlog(self) -> None:
+        backlog = self._backlog
+        piece = self.write_piece_bytes
+        transport = self._t
+        assert transport is not None
+        while backlog and not self._transport_paused:
+            data = backlog[0]
+            if len(data) > piece:
+                backlog[0] = data[piece:]
+                data = data[:piece]
+            else:
+                backlog.popleft()
+            transport.write(data)
+        if not backlog and self._close_write_when_drained:
+            self._close_write_when_drained = False
+            self._close_write()
+
+    def _is_output_blocked(self) -> bool:
+        return self._transport_paused or bool(self._backlog)
+
+    def _is_over_buffer(self) -> bool:
+        return self._buffered_total > self.max_buffered_response_bytes
+
+    def _buffer_grew(self, count: int) -> None:
+        was_over = self._is_over_buffer()
+        self._buffered_total += count
+        if not was_over and self._is_over_buffer():
+            for slot in self._slots:
+                if not slot._at_front:
+                    slot._sync_producer()
+
+    def _buffer_shrank(self, count: int) -> None:
+        was_over = self._is_over_buffer()
+        self._buffered_total -= count
+        if was_over and not self._is_over_buffer():
+            for slot in list(self._slots):
+                if not slot._at_front:
+                    slot._sync_producer()
+
+    def requestWriteFinished(self, slot: ChannelSlot) -> None:
+        """
+        The response at the head of the pipeline is complete: move on.
+
+        Later responses already complete go out at once, in order; when a
+        response forced a close, the connection closes after it.
+        """
+        slots = self._slots
+        if not slots or slots[0] is not slot:
+            raise RuntimeError("bug: only the head of the pipeline can finish")
+        while slots and slots[0].is_done():
+            front = slots.popleft()
+            front._mark_sent()
+            if not front.is_persistent():
+                self.dropQueuedRequests(front)
+                break
+            if slots:
+                slots[0]._promote()
+        if ReadPause.PIPELINE in self._read_pauses and len(slots) < self.maxPipeline:
+            self._resume_reading(ReadPause.PIPELINE)
+        self._update_idle_timer()
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        """Close once no request will be read and no response is owed."""
+        if self._state is not ChannelState.DRAINING or self._slots:
+            return
+        reading = self._reading
+        if reading is not None:
+            self._reading = None
+            reading._lose(Failure(ConnectionDone("closing after the response")))
+        status = self._error_status
+        if status is not None:
+            self._error_status = None
+            self._send(
+                error_response(status, self.date_value(), self.server_header, HTTP_1_1)
+            )
+        if self._peer_closed:
+            self._close()
+        else:
+            self.lingeringClose()
+
+    def lingeringClose(self) -> None:
+        """
+        Close gently: finish writing, close our write side, discard input.
+
+        The connection closes when the peer closes its side, after
+        ``linger_timeout``, or once ``max_linger_bytes`` were discarded. Over TLS
+        or a transport without half-close, it simply closes after writing.
+        """
+        self._advance(ChannelInput.LINGER)
+        if self._read_pauses:
+            self._read_pauses.clear()
+            transport = self._t
+            if transport is not None:
+                transport.resumeProducing()
+        if self._backlog:
+            self._close_write_when_drained = True
+        else:
+            self._close_write()
+
+    def _close_write(self) -> None:
+        if self._state is not ChannelState.LINGERING:
+            return
+        transport = self._t
+        if self._half_closeable and transport is not None:
+            transport.loseWriteConnection()
+        else:
+            self._close()
+
+    def _linger_done(self) -> None:
+        self._linger_call = None
+        self._close()
+
+    def _close(self) -> None:
+        """Close the transport once its buffer is written (abort if stuck)."""
+        if self._state is ChannelState.CLOSED:
+            return
+        previous = self._advance(ChannelInput.CLOSE)
+        if previous is ChannelState.CLOSING:
+            return
+        transport = self._t
+        assert transport is not None
+        if self._backlog:
+            self._backlog.clear()
+            transport.abortConnection()
+            return
+        transport.loseConnection()
+        if self._state is ChannelState.CLOSING and self._abort_call is None:
+            self._abort_call = self.callLater(self.abort_timeout, self._abort)
+
+    def _abort(self) -> None:
+        self._abort_call = None
+        transport = self._t
+        if transport is not None and self._state is ChannelState.CLOSING:
+            transport.abortConnection()
+
+    # -- timeouts --------------------------------------------------------------
+
+    def _update_idle_timer(self) -> None:
+        """Run the idle timer only while waiting on the peer, not on a handler."""
+        state = self._state
+        if state is not ChannelState.OPEN and state is not ChannelState.DRAINING:
+            return
+        want = (
+            not self._slots
+            or self._transport_paused
+            or bool(self._backlog)
+            or (self._reading is not None and self._body_paused_by is None)
+        )
+        if want is not self._idle_on:
+            self._idle_on = want
+            self.setTimeout(self._idle_timeout if want else None)
+
+    def timeoutConnection(self) -> None:
+        """
+        The peer made no progress for ``timeOut`` seconds: close.
+
+        A client that stopped reading a response is aborted; one that stopped
+        sending a request has its exchange told, then is closed.
+        """
+        self._idle_on = False
+        state = self._state
+        self._log.info("timing out {peer}", peer=self.getPeer())
+        match state:
+            case ChannelState.OPEN | ChannelState.DRAINING:
+                if self._is_output_blocked():
+                    transport = self._t
+                    assert transport is not None
+                    self._advance(ChannelInput.CLOSE)
+                    transport.abortConnection()
+                    return
+                reason = Failure(TimeoutError("no progress from the client"))
+                slots = list(self._slots)
+                self._slots.clear()
+                reading = self._reading
+                self._reading = None
+                for slot in slots:
+                    slot._lose(reason)
+                if reading is not None and reading not in slots:
+                    reading._lose(reason)
+                self._close()
+            case ChannelState.LINGERING | ChannelState.CLOSING:
+                transport = self._t
+                if transport is not None:
+                    transport.abortConnection()
+            case ChannelState.UNCONNECTED | ChannelState.CLOSED:
+                pass
+            case _:
+                assert_never(state)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _call_exchange(self, method: Callable[..., object], *args: Any) -> None:
+        """Call into an exchange or producer; a failure there closes us."""
+        try:
+            method(*args)
+        except Exception:
+            self._log.failure("exchange failed: {method!r}", method=method)
+            transport = self._t
+            if transport is not None and self._state is not ChannelState.CLOSED:
+                self._slots.clear()
+                if self._state is not ChannelState.CLOSING:
+                    self._advance(ChannelInput.CLOSE)
+                transport.abortConnection()
+
+
+class _NoHandler:
+    """The exchange used when no factory is set: answers 500."""
+
+    def __init__(self, slot: ChannelSlot) -> None:
+        self._slot = slot
+
+    def start(self) -> None:
+        HTTPChannel._log.error("HTTPChannel has no exchangeFactory")
+        self._slot.write_error(500)
+
+    def body_received(self, data: bytes) -> None:
+        pass
+
+    def body_complete(self, trailers: object) -> None:
+        pass
+
+    def response_sent(self) -> None:
+        pass
+
+    def connection_lost(self, reason: Failure) -> None:
+        pass

@@ -1,0 +1,106 @@
+# -*- test-case-name: txhttp.test.test_server_native -*-
+"""
+``HTTPServerFactory``: serve a native handler with ``HTTPChannel``.
+
+The factory is where the clock is injected and where the channel settings are
+chosen once for every connection. It knows nothing of bytes or requests:
+``HTTPChannel`` does the connection, ``NativeExchange`` runs the handler.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import ServerFactory
+
+from txhttp._wire import DEFAULT_LIMITS, Limits
+from txhttp.server._channel import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_LINGER_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADER_LENGTH,
+    DEFAULT_MAX_PIPELINE,
+    DEFAULT_SERVER_HEADER,
+    HTTPChannel,
+)
+from txhttp.server._date import DateCache
+from txhttp.server._native import Handler, native_exchange_factory
+
+
+class HTTPServerFactory(ServerFactory):
+    """
+    Build an ``HTTPChannel`` per connection, answering with ``handler``.
+
+    Example::
+
+        def hello(request, response):
+            response.headers.append((b"Content-Type", b"text/plain"))
+            response.finish(b"hello\\n")
+
+        endpoint.listen(HTTPServerFactory(hello, clock=reactor))
+
+    Args:
+        handler: The native handler (see ``txhttp.server.Request``).
+        clock: Time for timeouts and ``Date``; the global reactor if ``None``.
+        idle_timeout: ``HTTPChannel.timeOut`` (``None``: no idle timeout).
+        max_pipeline: ``HTTPChannel.maxPipeline``.
+        max_header_bytes: ``HTTPChannel.maxHeaderLength``.
+        header_timeout: ``HTTPChannel.header_timeout``.
+        max_body_bytes: ``HTTPChannel.max_body_bytes``.
+        linger_timeout: ``HTTPChannel.linger_timeout``.
+        server_header: ``HTTPChannel.server_header`` (``None``: not sent).
+        limits: ``HTTPChannel.limits``, the other wire limits.
+    """
+
+    protocol = HTTPChannel
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        clock: IReactorTime | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        max_pipeline: int = DEFAULT_MAX_PIPELINE,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_LENGTH,
+        header_timeout: float | None = DEFAULT_HEADER_TIMEOUT,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        linger_timeout: float = DEFAULT_LINGER_TIMEOUT,
+        server_header: bytes | None = DEFAULT_SERVER_HEADER,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        if max_pipeline < 1:
+            raise ValueError(f"max_pipeline must be at least 1, not {max_pipeline}")
+        if clock is None:
+            # Lazy: importing the reactor installs the default one.
+            from twisted.internet import reactor  # noqa: PLC0415
+
+            clock = reactor
+        assert clock is not None
+        self.clock = clock
+        self.handler = handler
+        self._exchange_factory = native_exchange_factory(handler)
+        self._date_cache = DateCache(clock)
+        self.idle_timeout = idle_timeout
+        self.max_pipeline = max_pipeline
+        self.max_header_bytes = max_header_bytes
+        self.header_timeout = header_timeout
+        self.max_body_bytes = max_body_bytes
+        self.linger_timeout = linger_timeout
+        self.server_header = server_header
+        self.limits = limits
+
+    def buildProtocol(self, addr: IAddress | None) -> HTTPChannel:
+        """Return a channel configured with this factory's settings."""
+        channel = HTTPChannel(clock=self.clock)
+        channel.factory = self
+        channel.exchangeFactory = self._exchange_factory
+        channel.date_cache = self._date_cache
+        channel.timeOut = self.idle_timeout
+        channel.maxPipeline = self.max_pipeline
+        channel.maxHeaderLength = self.max_header_bytes
+        channel.header_timeout = self.header_timeout
+        channel.max_body_bytes = self.max_body_bytes
+        channel.linger_timeout = self.linger_timeout
+        channel.server_header = self.server_header
+        channel.limits = self.limits
+        return channel

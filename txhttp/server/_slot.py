@@ -1,0 +1,627 @@
+# -*- test-case-name: txhttp.test.test_server_channel -*-
+"""
+``ChannelSlot``: the channel's implementation of ``ResponseSlot``.
+
+A slot is one request's place in a connection's response pipeline. It holds
+that response's output until the responses before it are written, chooses the
+framing of native responses (RFC 9112, section 6), sends ``100 Continue`` when
+the body is wanted, and relays flow control between the channel and the
+response's producer. The slot and ``HTTPChannel`` are one unit split in two
+modules: the slot calls the channel's underscore methods, and nothing else
+may. Serialization goes through ``txhttp._wire``; no bytes are framed by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import Enum, auto
+from functools import cache
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Final, cast
+
+from twisted.internet.interfaces import (
+    IAddress,
+    IProducer,
+    IPullProducer,
+    IPushProducer,
+    ISSLTransport,
+)
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txhttp._wire import (
+    HTTP_1_0,
+    BodyKind,
+    Fields,
+    LocalProtocolError,
+    RequestHead,
+    encode_chunk,
+    encode_last_chunk,
+    serialize_response_head,
+)
+from txhttp.server._exchange import Exchange
+
+if TYPE_CHECKING:
+    from txhttp.server._channel import HTTPChannel
+
+_log = Logger()
+
+REASONS: Final[dict[int, bytes]] = {
+    status.value: status.phrase.encode("ascii") for status in HTTPStatus
+}
+"""Reason phrases of the registered status codes (RFC 9110, section 15)."""
+
+
+def reason_for(status: int) -> bytes:
+    """Return the standard reason phrase for ``status`` (``b""`` if unknown)."""
+    return REASONS.get(status, b"")
+
+
+@cache
+def continue_head() -> bytes:
+    """The interim ``100 Continue`` response (RFC 9110, section 15.2.1)."""
+    return serialize_response_head(100, b"Continue", ())
+
+
+def error_response(
+    status: int, date: bytes, server: bytes | None, version: bytes
+) -> bytes:
+    """
+    Return a whole plain-text error response that closes the connection.
+
+    The body is the status code and reason phrase only: it never echoes any
+    part of the request.
+    """
+    reason = reason_for(status)
+    body = b"%d %s\n" % (status, reason)
+    fields = [
+        (b"Content-Type", b"text/plain; charset=utf-8"),
+        (b"Content-Length", b"%d" % len(body)),
+        (b"Connection", b"close"),
+        (b"Date", date),
+    ]
+    if server is not None:
+        fields.append((b"Server", server))
+    return serialize_response_head(status, reason, fields, version) + body
+
+
+class SlotState(Enum):
+    """Where one response is in its life."""
+
+    __hash__ = object.__hash__  # C-level hash: cheap transition lookups.
+
+    FRESH = auto()
+    """Nothing written yet."""
+    RAW = auto()
+    """Raw bytes (a self-framed response) are being written."""
+    STREAMING = auto()
+    """A framed head was written; body bytes follow."""
+    DONE = auto()
+    """The response is complete (possibly still buffered behind others)."""
+    SENT = auto()
+    """Every byte was handed to the channel's output, in order."""
+    LOST = auto()
+    """The connection went away (or the request was dropped) before that."""
+
+
+class SlotInput(Enum):
+    """What happens to a slot."""
+
+    __hash__ = object.__hash__  # C-level hash: cheap transition lookups.
+
+    WRITE_RAW = auto()
+    WRITE_HEAD = auto()
+    FINISH = auto()
+    ABORT = auto()
+    SEND = auto()
+    LOSE = auto()
+
+
+_TRANSITIONS: Final[dict[tuple[SlotState, SlotInput], SlotState]] = {
+    (SlotState.FRESH, SlotInput.WRITE_RAW): SlotState.RAW,
+    (SlotState.RAW, SlotInput.WRITE_RAW): SlotState.RAW,
+    (SlotState.FRESH, SlotInput.WRITE_HEAD): SlotState.STREAMING,
+    (SlotState.FRESH, SlotInput.FINISH): SlotState.DONE,
+    (SlotState.RAW, SlotInput.FINISH): SlotState.DONE,
+    (SlotState.STREAMING, SlotInput.FINISH): SlotState.DONE,
+    (SlotState.FRESH, SlotInput.ABORT): SlotState.DONE,
+    (SlotState.RAW, SlotInput.ABORT): SlotState.DONE,
+    (SlotState.STREAMING, SlotInput.ABORT): SlotState.DONE,
+    (SlotState.DONE, SlotInput.ABORT): SlotState.DONE,
+    (SlotState.DONE, SlotInput.SEND): SlotState.SENT,
+    # Losing the connection is final, and harmless once everything is sent.
+    **{
+        (state, SlotInput.LOSE): SlotState.LOST
+        for state in SlotState
+        if state is not SlotState.SENT
+    },
+    (SlotState.SENT, SlotInput.LOSE): SlotState.SENT,
+}
+"""The legal moves of a slot; anything else is a bug in the caller."""
+
+_NO_CONTENT_STATUSES: Final = frozenset({204, 304})
+"""Statuses whose responses never have a body (RFC 9110, 15.3.5 and 15.4.5)."""
+
+
+class ChannelSlot:
+    """
+    One request's response, in its fixed place in the pipeline.
+
+    Implements ``txhttp.server._exchange.ResponseSlot``; see there for the
+    contract. Created by ``HTTPChannel`` for every request head.
+    """
+
+    __slots__ = (
+        "_at_front",
+        "_body_done",
+        "_body_wanted",
+        "_buffer",
+        "_buffered_bytes",
+        "_channel",
+        "_chunked",
+        "_lost_notified",
+        "_no_body",
+        "_persistent",
+        "_producer",
+        "_producer_paused",
+        "_pull_again",
+        "_pulling",
+        "_remaining",
+        "_reported_late_write",
+        "_state",
+        "_streaming",
+        "exchange",
+        "head",
+        "status",
+    )
+
+    def __init__(self, channel: HTTPChannel, head: RequestHead) -> None:
+        self.head = head
+        self.exchange: Exchange | None = None
+        self.status: int | None = None
+        """The status of the response once its head is written (framed only)."""
+        self._channel = channel
+        self._state = SlotState.FRESH
+        self._at_front = False
+        self._buffer: list[bytes] = []
+        self._buffered_bytes = 0
+        self._persistent = head.keep_alive
+        self._chunked = False
+        self._no_body = False
+        self._remaining: int | None = None
+        self._producer: IProducer | None = None
+        self._streaming = True
+        self._producer_paused = False
+        self._pulling = False
+        self._pull_again = False
+        self._body_wanted = False
+        self._body_done = head.framing.kind is BodyKind.NONE
+        self._lost_notified = False
+        self._reported_late_write = False
+
+    def _advance(self, event: SlotInput) -> SlotState:
+        previous = self._state
+        try:
+            self._state = _TRANSITIONS[previous, event]
+        except KeyError:
+            raise RuntimeError(
+                f"bug: {event.name} is not valid for a response in state "
+                f"{previous.name}"
+            ) from None
+        return previous
+
+    # -- addresses ---------------------------------------------------------
+
+    @property
+    def peer(self) -> IAddress:
+        """The address of the client."""
+        return self._channel.getPeer()
+
+    @property
+    def host(self) -> IAddress:
+        """The local address the request came in on."""
+        return self._channel.getHost()
+
+    @property
+    def is_secure(self) -> bool:
+        """Whether the connection is TLS."""
+        return ISSLTransport.providedBy(self._channel.transport)
+
+    def is_connected(self) -> bool:
+        """Whether writes can still reach the client."""
+        return not self._lost_notified and self._state is not SlotState.LOST
+
+    def is_fresh(self) -> bool:
+        """Whether nothing was written for this response yet."""
+        return self._state is SlotState.FRESH and not self._lost_notified
+
+    def is_last_request(self) -> bool:
+        """Whether the connection closes after this response (so far)."""
+        return not self._persistent or self._channel.isLastRequest(self)
+
+    def is_done(self) -> bool:
+        """Whether the response is complete (written or not)."""
+        return self._state is SlotState.DONE
+
+    # -- raw output --------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Write raw bytes (head and framed body) for this response."""
+        state = self._state
+        if state is SlotState.LOST or self._lost_notified:
+            return
+        if state is not SlotState.RAW:
+            self._advance(SlotInput.WRITE_RAW)
+        if data:
+            self._output(data)
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        """Write several raw byte strings for this response."""
+        self.write(b"".join(data))
+
+    def finish_raw(self, persistent: bool) -> None:
+        """End a raw response; ``persistent`` says whether it was delimited."""
+        if self._state is SlotState.LOST or self._lost_notified:
+            return
+        if not persistent:
+            self._persistent = False
+        self._complete()
+
+    # -- framed output -----------------------------------------------------
+
+    def _frame(
+        self, status: int, fields: Sequence[tuple[bytes, bytes]], length: int | None
+    ) -> list[tuple[bytes, bytes]]:
+        """
+        Decide the framing of a native response; return the fields to send.
+
+        ``length`` is the whole body's size when it is known up front.
+        """
+        if status < 200:
+            raise ValueError(f"interim status {status} cannot be a final response")
+        head = self.head
+        out = list(fields)
+        has_date = has_server = False
+        declared: int | None = None
+        for name, value in fields:
+            if len(name) in _SPECIAL_NAME_LENGTHS:
+                lowered = name.lower()
+                if lowered == b"content-length":
+                    try:
+                        declared = int(value)
+                    except ValueError:
+                        raise LocalProtocolError(
+                            f"Content-Length is not a number: {value!r}"
+                        ) from None
+                elif lowered == b"connection":
+                    if b"close" in value.lower():
+                        self._persistent = False
+                elif lowered == b"transfer-encoding":
+                    raise LocalProtocolError(
+                        "Transfer-Encoding is chosen by the server, not the handler"
+                    )
+                elif lowered == b"date":
+                    has_date = True
+                elif lowered == b"server":
+                    has_server = True
+        channel = self._channel
+        if not has_date:
+            out.append((b"Date", channel.date_value()))
+        if not has_server and channel.server_header is not None:
+            out.append((b"Server", channel.server_header))
+        if head.method == b"HEAD" or status in _NO_CONTENT_STATUSES:
+            self._no_body = True
+            if declared is None and length is not None and status == 200:
+                out.append((b"Content-Length", b"%d" % length))
+        elif declared is not None:
+            self._remaining = declared
+        elif length is not None:
+            out.append((b"Content-Length", b"%d" % length))
+            self._remaining = length
+        elif head.version == HTTP_1_0:
+            # No length and no chunked coding in HTTP/1.0: the close ends it.
+            self._persistent = False
+        else:
+            out.append((b"Transfer-Encoding", b"chunked"))
+            self._chunked = True
+        if self._persistent and channel.isLastRequest(self):
+            self._persistent = False
+        if not self._persistent:
+            out.append((b"Connection", b"close"))
+            channel.dropQueuedRequests(self)
+        elif head.version == HTTP_1_0:
+            out.append((b"Connection", b"keep-alive"))
+        self.status = status
+        return out
+
+    def write_head(
+        self, status: int, reason: bytes, fields: Sequence[tuple[bytes, bytes]]
+    ) -> None:
+        """Write the status line and header fields (framing chosen here)."""
+        state = self._state
+        if state is SlotState.LOST or self._lost_notified:
+            return
+        if state is not SlotState.FRESH:
+            raise RuntimeError(f"response head already written (state {state.name})")
+        framed = self._frame(status, fields, None)
+        data = serialize_response_head(status, reason, framed)
+        self._advance(SlotInput.WRITE_HEAD)
+        self._output(data)
+
+    def write_body(self, data: bytes) -> None:
+        """Write body bytes, framed as the head decided."""
+        state = self._state
+        if state is SlotState.LOST or self._lost_notified or not data or self._no_body:
+            return
+        if state is not SlotState.STREAMING:
+            raise RuntimeError(f"write_body before write_head (state {state.name})")
+        remaining = self._remaining
+        if remaining is not None:
+            if len(data) > remaining:
+                raise LocalProtocolError(
+                    f"body longer than its Content-Length: {len(data)} bytes "
+                    f"written with {remaining} left"
+                )
+            self._remaining = remaining - len(data)
+        elif self._chunked:
+            data = encode_chunk(data)
+        self._output(data)
+
+    def finish(self, trailers: Fields = ()) -> None:
+        """End a framed response; ``trailers`` go out only when chunked."""
+        state = self._state
+        if state is SlotState.LOST or self._lost_notified:
+            return
+        if state is not SlotState.STREAMING:
+            raise RuntimeError(f"finish before write_head (state {state.name})")
+        if self._chunked:
+            self._output(encode_last_chunk(trailers))
+        elif self._remaining and not self._no_body:
+            _log.warn(
+                "response body cut short: {missing} bytes of its Content-Length "
+                "missing; closing the connection",
+                missing=self._remaining,
+            )
+            self._persistent = False
+        self._complete()
+
+    def finish_with_body(
+        self,
+        status: int,
+        reason: bytes,
+        fields: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:
+        """Write a whole response with a Content-Length in one transport write."""
+        state = self._state
+        if state is SlotState.LOST or self._lost_notified:
+            return
+        if state is not SlotState.FRESH:
+            raise RuntimeError(f"response head already written (state {state.name})")
+        framed = self._frame(status, fields, len(body))
+        data = serialize_response_head(status, reason, framed)
+        if self._remaining is not None and self._remaining != len(body):
+            raise LocalProtocolError(
+                f"body of {len(body)} bytes does not match its Content-Length "
+                f"{self._remaining}"
+            )
+        self._advance(SlotInput.WRITE_HEAD)
+        if self._no_body:
+            self._output(data)
+        elif len(body) <= _JOIN_BODY_BYTES:
+            self._output(data + body)
+        else:
+            self._output(data)
+            self._output(body)
+        self._remaining = 0
+        self._complete()
+
+    def write_error(self, status: int) -> None:
+        """Answer with a plain-text error that closes the connection."""
+        if self._state is not SlotState.FRESH:
+            raise RuntimeError(f"bug: error response in state {self._state.name}")
+        channel = self._channel
+        self._persistent = False
+        channel.dropQueuedRequests(self)
+        self.status = status
+        self._advance(SlotInput.WRITE_RAW)
+        self._output(
+            error_response(
+                status, channel.date_value(), channel.server_header, self.head.version
+            )
+        )
+        self._complete()
+
+    def abort(self) -> None:
+        """Give up on this response: close the connection once it is its turn."""
+        state = self._state
+        if state is SlotState.LOST or state is SlotState.SENT:
+            return
+        self._persistent = False
+        self._complete(SlotInput.ABORT)
+
+    # -- internals shared with the channel ---------------------------------
+
+    def _output(self, data: bytes) -> None:
+        if self._at_front:
+            self._channel._send(data)
+        else:
+            self._buffer.append(data)
+            self._buffered_bytes += len(data)
+            self._channel._buffer_grew(len(data))
+        if self._producer is not None and not self._streaming:
+            self._pull()
+
+    def _complete(self, event: SlotInput = SlotInput.FINISH) -> None:
+        if (
+            not self._body_done
+            and not self._body_wanted
+            and self.head.expect_continue
+            and self.head.framing.length != 0
+        ):
+            # The client is still waiting to send a body nobody asked for
+            # (RFC 9110, section 10.1.1): its bytes would be taken for the
+            # next request, so this connection cannot be reused.
+            self._persistent = False
+        previous = self._advance(event)
+        if not self._persistent:
+            self._channel.dropQueuedRequests(self)
+        if self._at_front and previous is not SlotState.DONE:
+            self._channel.requestWriteFinished(self)
+
+    def _promote(self) -> None:
+        """This slot is now the head of the pipeline: flush what it holds."""
+        self._at_front = True
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer = []
+            self._channel._buffer_shrank(self._buffered_bytes)
+            self._buffered_bytes = 0
+            self._channel._send(data)
+        self._sync_producer()
+
+    def _mark_sent(self) -> None:
+        self._advance(SlotInput.SEND)
+        exchange = self.exchange
+        if exchange is not None:
+            self._channel._call_exchange(exchange.response_sent)
+
+    def is_persistent(self) -> bool:
+        """Whether the connection may carry another request after this one."""
+        return self._persistent
+
+    def _body_finished(self, trailers: Fields) -> None:
+        self._body_done = True
+        exchange = self.exchange
+        if exchange is not None and not self._lost_notified:
+            self._channel._call_exchange(exchange.body_complete, trailers)
+
+    def _lose_body(self, reason: Failure) -> None:
+        """The body broke: tell the exchange; the channel answers for it."""
+        if self._lost_notified:
+            return
+        self._lost_notified = True
+        exchange = self.exchange
+        if exchange is not None:
+            self._channel._call_exchange(exchange.connection_lost, reason)
+
+    def _lose(self, reason: Failure) -> None:
+        """The connection went away, or this request was dropped or broken."""
+        self._advance(SlotInput.LOSE)
+        producer = self._producer
+        if producer is not None and self._state is SlotState.LOST:
+            self._producer = None
+            self._channel._call_exchange(producer.stopProducing)
+        if self._buffer:
+            self._channel._buffer_shrank(self._buffered_bytes)
+            self._buffer = []
+            self._buffered_bytes = 0
+        if self._lost_notified:
+            return
+        if self._state is SlotState.SENT and self._body_done:
+            return
+        self._lost_notified = True
+        exchange = self.exchange
+        if exchange is not None:
+            self._channel._call_exchange(exchange.connection_lost, reason)
+
+    # -- request body flow control ----------------------------------------
+
+    def want_body(self) -> None:
+        """Say the body will be read: sends ``100 Continue`` if it was expected."""
+        if self._body_wanted:
+            return
+        self._body_wanted = True
+        if (
+            self.head.expect_continue
+            and not self._body_done
+            and self._state is SlotState.FRESH
+        ):
+            self._output(continue_head())
+
+    def pause_body(self) -> None:
+        """Stop delivering body bytes (and reading the socket) for now."""
+        self._channel._pause_body(self)
+
+    def resume_body(self) -> None:
+        """Deliver body bytes again after ``pause_body``."""
+        self._channel._resume_body(self)
+
+    # -- response flow control --------------------------------------------
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """Register the producer of this response's body."""
+        if self._producer is not None:
+            raise RuntimeError(
+                f"cannot register {producer!r}: {self._producer!r} is still registered"
+            )
+        if self._state is SlotState.LOST:
+            producer.stopProducing()
+            return
+        self._producer = producer
+        self._streaming = streaming
+        self._producer_paused = False
+        self._sync_producer()
+
+    def unregisterProducer(self) -> None:
+        """Forget the registered producer, if any."""
+        self._producer = None
+        self._producer_paused = False
+
+    def _is_blocked(self) -> bool:
+        channel = self._channel
+        if self._at_front:
+            return channel._is_output_blocked()
+        return channel._is_over_buffer()
+
+    def _sync_producer(self) -> None:
+        """Pause or resume the producer to match the room there is."""
+        producer = self._producer
+        if producer is None:
+            return
+        blocked = self._is_blocked()
+        if self._streaming:
+            # Producers often do not declare the interface they implement.
+            push = cast(IPushProducer, producer)
+            if blocked and not self._producer_paused:
+                self._producer_paused = True
+                push.pauseProducing()
+            elif not blocked and self._producer_paused:
+                self._producer_paused = False
+                push.resumeProducing()
+        elif not blocked:
+            self._pull()
+
+    def _pull(self) -> None:
+        """Ask a pull producer for data for as long as there is room."""
+        if self._pulling:
+            self._pull_again = True
+            return
+        self._pulling = True
+        try:
+            while True:
+                producer = self._producer
+                if (
+                    producer is None
+                    or self._streaming
+                    or self._is_blocked()
+                    or self._state is SlotState.LOST
+                    or self._state is SlotState.DONE
+                ):
+                    break
+                self._pull_again = False
+                cast(IPullProducer, producer).resumeProducing()
+                if not self._pull_again:
+                    break
+        finally:
+            self._pulling = False
+
+
+_SPECIAL_NAME_LENGTHS: Final = frozenset(
+    len(name)
+    for name in (b"content-length", b"connection", b"transfer-encoding", b"date")
+) | {len(b"server")}
+"""Lengths of the field names the slot looks at, to skip the others quickly."""
+
+_JOIN_BODY_BYTES: Final = 16 * 1024
+"""Bodies up to this size are joined to their head for a single write."""

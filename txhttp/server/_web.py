@@ -1,0 +1,406 @@
+# -*- test-case-name: txhttp.test.test_server_web -*-
+"""
+twisted.web compatibility: a ``twisted.web.server.Site`` on txhttp's channel.
+
+`use_txhttp` is the one call: it makes a Site build `HTTPChannel` connections
+instead of twisted.web's own, and changes nothing else about the Site (its
+resources, request factory, sessions, access log and ``timeOut`` all work as
+before)::
+
+    from twisted.web.server import Site
+    from txhttp.server import use_txhttp
+
+    site = use_txhttp(Site(root))
+    reactor.listenTCP(8080, site)
+
+For each request the channel parses, `WebExchange` builds the Site's
+``requestFactory`` product (a ``twisted.web.http.Request``), copies in the
+head, feeds it the body, and calls ``requestReceived`` once the body is
+complete, as twisted.web's channel does. The object handed to that request as
+its ``channel`` is the exchange itself: a per-request handle that writes only
+through the request's `ResponseSlot`, so responses leave in request order
+even when a client pipelines and handlers finish out of order.
+
+The request frames its own body (it chunks when it has no length), so the
+handle uses the slot's raw output; what the handle adds is the persistence
+decision (``Connection`` header, HTTP/1.0 keep-alive) and a strict check of
+the head: a header name or value that could inject a line is not sent, the
+client gets a 500 and the connection closes. Left out: the websocket upgrade
+(``twisted.web.websocket`` reaches into twisted.web's private channel API)
+and HTTP/2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from enum import Enum, auto
+from functools import partial
+from typing import TYPE_CHECKING, Final, cast
+
+from twisted.internet.interfaces import IAddress, IProducer, ITransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.http_headers import Headers
+
+from txhttp._wire import (
+    HTTP_1_0,
+    HTTP_1_1,
+    BodyKind,
+    Fields,
+    LocalProtocolError,
+    RequestHead,
+    serialize_response_head,
+)
+from txhttp.server._channel import HTTPChannel
+
+if TYPE_CHECKING:
+    from twisted.web.http import Request
+    from twisted.web.server import Site
+
+    from txhttp.server._exchange import ExchangeFactory, ResponseSlot
+
+_log: Final = Logger(namespace="txhttp.server.web")
+
+
+class WebState(Enum):
+    """Where a `WebExchange` is in its request's life."""
+
+    RECEIVING = auto()
+    """The request is built; its body is arriving."""
+    PROCESSING = auto()
+    """``requestReceived`` was called; the response may be under way."""
+    FINISHED = auto()
+    """The slot's response is complete (or was replaced by an error)."""
+    LOST = auto()
+    """The connection went away before the response was complete."""
+
+
+class WebInput(Enum):
+    """What moves a `WebExchange` between `WebState` members."""
+
+    BODY_COMPLETE = auto()
+    FINISH = auto()
+    LOST = auto()
+
+
+_TRANSITIONS: Final[Mapping[tuple[WebState, WebInput], WebState]] = {
+    (WebState.RECEIVING, WebInput.BODY_COMPLETE): WebState.PROCESSING,
+    (WebState.RECEIVING, WebInput.FINISH): WebState.FINISHED,
+    (WebState.PROCESSING, WebInput.FINISH): WebState.FINISHED,
+    (WebState.RECEIVING, WebInput.LOST): WebState.LOST,
+    (WebState.PROCESSING, WebInput.LOST): WebState.LOST,
+    # Once the response is complete, losing the connection changes nothing.
+    (WebState.FINISHED, WebInput.LOST): WebState.FINISHED,
+}
+
+
+def _has_token(value: bytes, token: bytes) -> bool:
+    """Whether a comma-separated field value lists ``token`` (any case)."""
+    return any(part.strip().lower() == token for part in value.split(b","))
+
+
+class WebExchange:
+    """
+    Runs one ``twisted.web.http.Request`` on txhttp's channel.
+
+    It is two things at once, to keep the per-request cost to one object:
+    the channel's `Exchange` for this request, and the ``channel`` the
+    request sees (``write``, ``writeSequence``, ``writeHeaders``,
+    ``requestDone``, ``getPeer``, ``getHost``, ``isSecure``,
+    ``registerProducer``, ``unregisterProducer``, ``loseConnection``, and the
+    ``site``, ``factory``, ``requestFactory`` and ``transport``
+    attributes). Everything it writes goes through its `ResponseSlot`.
+
+    Attributes:
+        site: The Site this request belongs to.
+        factory: The same Site (``Request.finish`` logs through it).
+        requestFactory: The Site's request factory.
+        transport: The connection's transport, for code that reads
+            ``request.transport`` (writing to it directly bypasses ordering).
+        request: The request, once `start` has built it.
+    """
+
+    def __init__(
+        self, site: Site, channel: HTTPChannel, head: RequestHead, slot: ResponseSlot
+    ) -> None:
+        """
+        Args:
+            site: The Site whose ``requestFactory`` builds the request.
+            channel: The connection the request came in on.
+            head: The parsed request head.
+            slot: Where this request's response goes.
+        """
+        self.site = site
+        self.factory = site
+        self.requestFactory: Callable[[WebExchange], Request] = cast(
+            # twisted.web types it as taking its own HTTPChannel; this
+            # object provides every part of that channel a Request uses.
+            "Callable[[WebExchange], Request]",
+            site.requestFactory,
+        )
+        self.transport: ITransport | None = channel.transport
+        self.request: Request | None = None
+        self._head = head
+        self._slot = slot
+        self._state = WebState.RECEIVING
+        self._pending_head: bytes | None = None
+        self._persistent = False
+
+    @property
+    def state(self) -> WebState:
+        """Where this exchange is in its request's life."""
+        return self._state
+
+    def _advance(self, event: WebInput) -> None:
+        try:
+            self._state = _TRANSITIONS[self._state, event]
+        except KeyError:
+            raise RuntimeError(
+                f"bug: {event.name} is not valid in state {self._state.name}"
+            ) from None
+
+    # -- Exchange ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Build the request, copy the head in, and ask for the body."""
+        head = self._head
+        try:
+            request = self.requestFactory(self)
+        except Exception:
+            _log.failure("the Site's requestFactory failed")
+            self._answer_and_close(500)
+            return
+        self.request = request
+        headers = request.requestHeaders
+        for name, value in head.fields:
+            headers.addRawHeader(name, value)
+        request.parseCookies()
+        framing = head.framing
+        if framing.kind is BodyKind.LENGTH:
+            request.gotLength(framing.length)
+        elif framing.kind is BodyKind.CHUNKED:
+            request.gotLength(None)
+        else:
+            request.gotLength(0)
+        self._slot.want_body()
+
+    def body_received(self, data: bytes) -> None:
+        """Store a piece of the body in the request's content file."""
+        if self._state is WebState.RECEIVING and self.request is not None:
+            self.request.handleContentChunk(data)
+
+    def body_complete(self, trailers: Fields) -> None:
+        """Hand the request to the Site (trailers are not part of twisted.web)."""
+        request = self.request
+        if self._state is not WebState.RECEIVING or request is None:
+            return
+        self._advance(WebInput.BODY_COMPLETE)
+        head = self._head
+        try:
+            request.requestReceived(head.method, head.target, head.version)
+        except Exception:
+            _log.failure("request processing failed")
+            self._answer_and_close(500)
+
+    def response_sent(self) -> None:
+        """Nothing to do: the request learnt it was done at ``finish``."""
+
+    def connection_lost(self, reason: Failure) -> None:
+        """Tell an unfinished request that its client went away."""
+        if self._state in (WebState.FINISHED, WebState.LOST):
+            return
+        self._advance(WebInput.LOST)
+        if self.request is not None:
+            self.request.connectionLost(reason)
+
+    # -- the channel interface twisted.web.http.Request uses ----------------
+
+    def getPeer(self) -> IAddress:
+        """The client's address."""
+        return self._slot.peer
+
+    def getHost(self) -> IAddress:
+        """The local address the request came in on."""
+        return self._slot.host
+
+    def isSecure(self) -> bool:
+        """Whether the connection is TLS."""
+        return self._slot.is_secure
+
+    def writeHeaders(
+        self,
+        version: bytes,
+        code: bytes,
+        reason: bytes,
+        headers: Headers | Iterable[tuple[bytes, bytes]],
+    ) -> None:
+        """
+        Serialize the response head; it leaves with the first body bytes.
+
+        The status line always says HTTP/1.1 (RFC 9110, section 2.5); the
+        request's version decides keep-alive. A head that could inject a
+        line or field, or whose framing fields contradict each other, is
+        replaced by a 500 and the connection closes after it.
+        """
+        if self._state is not WebState.PROCESSING:
+            return
+        if isinstance(headers, Headers):
+            fields = [
+                (name, value)
+                for name, values in headers.getAllRawHeaders()
+                for value in values
+            ]
+        else:
+            fields = list(headers)
+        try:
+            status = int(code)
+            self._pending_head = serialize_response_head(
+                status, reason, self._decide_persistence(status, fields)
+            )
+        except (LocalProtocolError, ValueError) as e:
+            _log.error(
+                "refused response head for {method!r} {target!r}: {error}",
+                method=self._head.method,
+                target=self._head.target,
+                error=e,
+            )
+            self._pending_head = None
+            self._answer_and_close(500)
+
+    def _decide_persistence(
+        self, status: int, fields: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """Decide keep-alive for this response; add ``Connection`` if needed."""
+        head = self._head
+        close_asked = False
+        has_length = False
+        chunked = False
+        for name, value in fields:
+            lowered = name.lower()
+            if lowered == b"connection":
+                close_asked = close_asked or _has_token(value, b"close")
+            elif lowered == b"content-length":
+                has_length = True
+            elif lowered == b"transfer-encoding":
+                chunked = _has_token(value, b"chunked")
+        no_body = head.method == b"HEAD" or status < 200 or status in (204, 304)
+        delimited = no_body or has_length or (chunked and head.version == HTTP_1_1)
+        persistent = head.keep_alive and delimited and not close_asked
+        self._persistent = persistent
+        if persistent:
+            if head.version == HTTP_1_0:
+                fields.append((b"Connection", b"keep-alive"))
+        elif not close_asked:
+            fields.append((b"Connection", b"close"))
+        return fields
+
+    def write(self, data: bytes) -> None:
+        """Write response bytes (already framed by the request)."""
+        if self._state is not WebState.PROCESSING:
+            return
+        pending = self._pending_head
+        if pending is not None:
+            self._pending_head = None
+            self._slot.write(pending + data)
+        else:
+            self._slot.write(data)
+
+    def writeSequence(self, iovec: Iterable[bytes]) -> None:
+        """Write several byte strings of the response."""
+        if self._state is not WebState.PROCESSING:
+            return
+        pending = self._pending_head
+        if pending is not None:
+            self._pending_head = None
+            self._slot.writeSequence([pending, *iovec])
+        else:
+            self._slot.writeSequence(iovec)
+
+    def requestDone(self, request: Request) -> None:
+        """The request finished: end this slot's response."""
+        if self._state is not WebState.PROCESSING:
+            return
+        self._advance(WebInput.FINISH)
+        pending = self._pending_head
+        if pending is not None:
+            self._pending_head = None
+            self._slot.write(pending)
+        self._slot.finish_raw(self._persistent)
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """Register the response body's producer with the slot."""
+        self._slot.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        """Forget the response body's producer."""
+        self._slot.unregisterProducer()
+
+    def loseConnection(self) -> None:
+        """Close the connection once this response's turn comes."""
+        self._slot.abort()
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        """Answer 400 and close (``requestReceived`` calls this on bad forms)."""
+        self._answer_and_close(400)
+
+    def _answer_and_close(self, status: int) -> None:
+        """
+        End this response with an error and close; the request is over.
+
+        If part of a response already went out, the connection is cut after
+        it instead (the client sees a truncated response, never a mix).
+        """
+        if self._state not in (WebState.RECEIVING, WebState.PROCESSING):
+            return
+        self._advance(WebInput.FINISH)
+        self._pending_head = None
+        if self._slot.is_fresh():
+            self._slot.write_error(status)
+        else:
+            self._slot.abort()
+
+
+def site_exchange_factory(site: Site) -> ExchangeFactory:
+    """
+    Return the ``exchangeFactory`` that runs ``site``'s requests on a channel.
+
+    `use_txhttp` installs it; it is public for code that builds its own
+    `HTTPChannel` (for example to wrap the exchanges it returns).
+    """
+    return partial(WebExchange, site)
+
+
+def use_txhttp(site: Site) -> Site:
+    """
+    Make ``site`` serve its connections with txhttp's `HTTPChannel`.
+
+    The one call that moves a ``twisted.web.server.Site`` (or a subclass,
+    such as the one Klein's ``app.resource()`` is served with) onto txhttp:
+    it replaces the Site's ``protocol`` and nothing else. Resources, the
+    request factory, sessions, ``displayTracebacks``, the access log
+    (``logPath``, ``logFormatter``) and the idle timeout (``timeOut``) keep
+    working as they do on twisted.web's channel; the Site's ``reactor`` is
+    the channel's clock. Responses are written in request order even when a
+    client pipelines, and every request is parsed by txhttp's strict wire
+    core.
+
+    Args:
+        site: The Site to change (in place).
+
+    Returns:
+        ``site`` itself, so that ``reactor.listenTCP(8080,
+        use_txhttp(Site(root)))`` reads as one line.
+    """
+    exchanges = site_exchange_factory(site)
+    clock = site.reactor
+
+    def build() -> HTTPChannel:
+        channel = HTTPChannel(clock=clock)
+        channel.exchangeFactory = exchanges
+        return channel
+
+    # Site.buildProtocol calls this, then sets the channel's factory, site,
+    # requestFactory, timeOut and callLater (the Site's reactor) as it does
+    # for twisted.web's own channel.
+    site.protocol = build  # type: ignore[assignment]
+    return site

@@ -1,0 +1,874 @@
+# -*- test-case-name: txhttp.test.test_client_http -*-
+"""
+Tests for `HTTPClient`, `ClientResponse`, `HTTPClientConfig` and
+`BaseURLHTTPClient`, against a verified fake ``IAgent`` and a ``Clock``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.client import ResponseFailed, ResponseNeverReceived
+from twisted.web.iweb import IAgent, IResponse
+from zope.interface.verify import verifyObject
+
+from txhttp.client import (
+    BaseURLHTTPClient,
+    BasicAuth,
+    BearerAuth,
+    CircuitBreakerRegistry,
+    ClientResponse,
+    EventDispatcher,
+    FilterEvent,
+    HTTPCircuitOpenError,
+    HTTPClient,
+    HTTPClientConfig,
+    HTTPClientError,
+    HTTPClientState,
+    HTTPConnectionError,
+    HTTPDecompressionError,
+    HTTPError,
+    HTTPInterceptorError,
+    HTTPResponseTooLargeError,
+    HTTPRetryExhaustedError,
+    HTTPStatusError,
+    HTTPTimeoutError,
+    HTTPTooManyRedirectsError,
+    InMemoryMetricsRecorder,
+    InterceptorChain,
+    RequestContext,
+    ResiliencePipeline,
+    ResponseContext,
+    RetryPolicy,
+)
+from txhttp.client._events import (
+    FILTER_REQUEST,
+    FILTER_RESPONSE,
+    REQUEST_COMPLETED,
+    REQUEST_DISPATCHED,
+    REQUEST_TIMED_OUT,
+    RESPONSE_RECEIVED,
+    RETRIES_EXHAUSTED,
+)
+from txhttp.client._metrics import REQUEST_DURATION, REQUEST_STATUS
+from txhttp.test._fake_agent import FakeAgent, FakeRequest, FakeResponse, ok
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> Deferred[T]:
+    """Run a coroutine the Twisted way."""
+    return Deferred.fromCoroutine(coroutine)
+
+
+def make_client(
+    agent: FakeAgent | None = None, **kwargs: Any
+) -> tuple[HTTPClient, FakeAgent, Clock]:
+    agent = agent if agent is not None else FakeAgent()
+    clock = kwargs.pop("clock", None) or Clock()
+    return HTTPClient(agent=agent, clock=clock, **kwargs), agent, clock
+
+
+class FakeAgentTests(SynchronousTestCase):
+    def test_fakes_provide_interfaces(self) -> None:
+        """The fake agent, response and body transport provide their interfaces."""
+        agent = FakeAgent()
+        self.assertTrue(verifyObject(IAgent, agent))
+        response = FakeResponse(200, chunks=[b"x"])
+        self.assertTrue(verifyObject(IResponse, response))
+        from txhttp.test._fake_agent import FakeBodyTransport
+
+        self.assertTrue(verifyObject(IPushProducer, FakeBodyTransport(response)))
+
+    def test_paused_transport_holds_chunks(self) -> None:
+        """While the body transport is paused, chunks are held back."""
+        from twisted.internet.protocol import Protocol
+
+        received: list[bytes] = []
+
+        class Grab(Protocol):
+            def dataReceived(self, data: bytes) -> None:
+                received.append(data)
+                assert self.transport is not None
+                self.transport.pauseProducing()  # type: ignore[attr-defined]
+
+        response = FakeResponse(200, chunks=[b"a", b"b"])
+        response.deliverBody(Grab())
+        self.assertEqual([b"a"], received)
+        assert response.transport is not None
+        response.transport.resumeProducing()
+        self.assertEqual([b"a", b"b"], received)
+
+
+class ConfigTests(SynchronousTestCase):
+    def test_defaults_are_valid(self) -> None:
+        """The default config has bounded, positive limits."""
+        config = HTTPClientConfig()
+        self.assertEqual(10 * 1024 * 1024, config.max_response_body_bytes)
+        self.assertTrue(config.verify_tls)
+        self.assertTrue(config.cookies_enabled)
+
+    def test_invalid_values_raise(self) -> None:
+        """Bad limits are refused with HTTPError naming the setting."""
+        with self.assertRaises(HTTPError) as caught:
+            HTTPClientConfig(max_connections=0)
+        self.assertIn("max_connections", str(caught.exception))
+        self.assertRaises(HTTPError, HTTPClientConfig, timeout=-1)
+        self.assertRaises(
+            HTTPError, HTTPClientConfig, max_connections=2, max_connections_per_host=3
+        )
+        self.assertRaises(HTTPError, HTTPClientConfig, proxy_url="ftp://proxy")
+
+    def test_proxy_url_wins(self) -> None:
+        """An explicit proxy URL is used for every request."""
+        config = HTTPClientConfig(proxy_url="http://proxy:3128", trust_env=True)
+        self.assertEqual(
+            "http://proxy:3128",
+            config.proxy_for("http://a.example/", {"HTTP_PROXY": "http://other"}),
+        )
+
+    def test_trust_env_and_no_proxy(self) -> None:
+        """With trust_env, *_PROXY applies unless NO_PROXY matches the host."""
+        config = HTTPClientConfig(trust_env=True)
+        env = {"HTTP_PROXY": "http://p:1", "no_proxy": "internal.example, .corp"}
+        self.assertEqual("http://p:1", config.proxy_for("http://a.example/", env))
+        self.assertIsNone(config.proxy_for("http://x.internal.example/", env))
+        self.assertIsNone(config.proxy_for("http://corp/", env))
+        self.assertIsNone(config.proxy_for("https://a.example/", env))
+
+    def test_env_ignored_without_trust_env(self) -> None:
+        """Without trust_env, the environment is never read."""
+        config = HTTPClientConfig()
+        self.assertIsNone(
+            config.proxy_for("http://a.example/", {"HTTP_PROXY": "http://p:1"})
+        )
+
+
+class RequestOptionsTests(SynchronousTestCase):
+    def test_get_sends_defaults(self) -> None:
+        """A GET goes to the agent with User-Agent and Accept-Encoding."""
+        client, agent, _ = make_client()
+        agent.queue(ok(b"hi"))
+        response = self.successResultOf(client.get("http://example.com/a"))
+        self.assertEqual(200, response.status)
+        self.assertEqual(200, response.code)
+        self.assertTrue(response.ok)
+        (sent,) = agent.requests
+        self.assertEqual((b"GET", b"http://example.com/a"), (sent.method, sent.uri))
+        self.assertEqual("txhttp", sent.header("user-agent"))
+        self.assertEqual("gzip, deflate", sent.header("accept-encoding"))
+        self.assertEqual(b"hi", self.successResultOf(response.content()))
+
+    def test_params_skip_none_and_extend_query(self) -> None:
+        """Params are appended after an existing query; None values are left out."""
+        client, agent, _ = make_client()
+        agent.queue(ok())
+        client.get(
+            "http://example.com/s?q=1",
+            params={"a": "x y", "skip": None, "n": [1, 2], "flag": True},
+        )
+        self.assertEqual(
+            b"http://example.com/s?q=1&a=x+y&n=1&n=2&flag=true", agent.requests[0].uri
+        )
+
+    def test_json_body(self) -> None:
+        """json= sends compact UTF-8 JSON with its content type."""
+        client, agent, _ = make_client()
+        agent.queue(ok())
+        client.post("http://example.com/", json={"k": "é", "n": [1]})
+        sent = agent.requests[0]
+        self.assertEqual("application/json", sent.header("content-type"))
+        self.assertEqual({"k": "é", "n": [1]}, json.loads(sent.body()))
+
+    def test_form_and_text_bodies(self) -> None:
+        """A mapping is form-encoded; text is UTF-8; bytes are sent as is."""
+        client, agent, _ = make_client()
+        agent.queue(ok(), ok(), ok())
+        client.post("http://example.com/", data={"a": "1 2", "b": "&"})
+        client.post("http://example.com/", data="héllo")
+        client.post("http://example.com/", data=b"\x00raw")
+        form, text, raw = agent.requests
+        self.assertEqual(b"a=1+2&b=%26", form.body())
+        self.assertEqual(
+            "application/x-www-form-urlencoded", form.header("content-type")
+        )
+        self.assertEqual("héllo".encode(), text.body())
+        self.assertEqual(b"\x00raw", raw.body())
+        self.assertIsNone(raw.header("content-type"))
+
+    def test_data_and_json_refused(self) -> None:
+        """Giving both data and json fails with HTTPError, nothing sent."""
+        client, agent, _ = make_client()
+        failure = self.failureResultOf(
+            client.post("http://example.com/", data=b"x", json={}), HTTPError
+        )
+        self.assertIn("data and json", str(failure.value))
+        self.assertEqual([], agent.requests)
+
+    def test_invalid_method_and_url(self) -> None:
+        """A bad method or URL fails the Deferred with HTTPError."""
+        client, agent, _ = make_client()
+        self.failureResultOf(client.request("GE T", "http://e.com/"), HTTPError)
+        self.failureResultOf(client.get("ftp://e.com/"), HTTPError)
+        self.failureResultOf(
+            client.get("http://e.com/", headers={"X": "a\r\nB: c"}), HTTPError
+        )
+        self.assertEqual([], agent.requests)
+
+    def test_headers_merge_later_wins(self) -> None:
+        """Request headers override client defaults, case-insensitively."""
+        client, agent, _ = make_client(headers={"X-Team": "a", "Accept": "text/*"})
+        agent.queue(ok())
+        client.get("http://e.com/", headers={"x-team": "b"})
+        sent = agent.requests[0]
+        self.assertEqual(["b"], sent.headers.getRawHeaders("x-team"))
+        self.assertEqual("text/*", sent.header("accept"))
+
+    def test_auth(self) -> None:
+        """Basic (tuple or object) and bearer credentials set Authorization."""
+        client, agent, _ = make_client()
+        agent.queue(ok(), ok(), ok())
+        client.get("http://e.com/", auth=("user", "pa:ss"))
+        client.get("http://e.com/", auth=BasicAuth("u", "p"))
+        client.get("http://e.com/", auth=BearerAuth("tok"))
+        self.assertEqual(
+            ["Basic dXNlcjpwYTpzcw==", "Basic dTpw", "Bearer tok"],
+            [r.header("authorization") for r in agent.requests],
+        )
+        self.assertNotIn("tok", repr(BearerAuth("tok")))
+
+    def test_cookie_jar_round_trip(self) -> None:
+        """Set-Cookie is stored and sent back with later requests to the host."""
+        client, agent, _ = make_client()
+        agent.queue(
+            FakeResponse(200, {"Set-Cookie": "sid=abc; Path=/"}),
+            ok(),
+            ok(),
+        )
+        self.successResultOf(client.get("http://e.com/login"))
+        client.get("http://e.com/page", cookies={"extra": "1"})
+        client.get("http://other.com/page")
+        self.assertEqual("extra=1; sid=abc", agent.requests[1].header("cookie"))
+        self.assertIsNone(agent.requests[2].header("cookie"))
+
+    def test_cookie_jar_off(self) -> None:
+        """With cookies disabled, Set-Cookie is ignored."""
+        client, agent, _ = make_client(config=HTTPClientConfig(cookies_enabled=False))
+        agent.queue(FakeResponse(200, {"Set-Cookie": "sid=abc"}), ok())
+        client.get("http://e.com/")
+        client.get("http://e.com/")
+        self.assertIsNone(agent.requests[1].header("cookie"))
+        self.assertIsNone(client.cookie_jar)
+
+    def test_force_close(self) -> None:
+        """force_close sends Connection: close."""
+        client, agent, _ = make_client(config=HTTPClientConfig(force_close=True))
+        agent.queue(ok())
+        client.get("http://e.com/")
+        self.assertEqual("close", agent.requests[0].header("connection"))
+
+
+class ResponseTests(SynchronousTestCase):
+    def get(
+        self, response: FakeResponse, config: HTTPClientConfig | None = None
+    ) -> ClientResponse:
+        client, agent, _ = make_client(config=config)
+        agent.queue(response)
+        return self.successResultOf(client.get("http://e.com/x"))
+
+    def test_text_uses_charset(self) -> None:
+        """text() decodes with the Content-Type charset, UTF-8 otherwise."""
+        latin = self.get(
+            FakeResponse(
+                200,
+                {"Content-Type": "text/plain; charset=latin-1"},
+                ["é".encode("latin-1")],
+            )
+        )
+        self.assertEqual("é", self.successResultOf(latin.text()))
+        plain = self.get(FakeResponse(200, chunks=["é".encode()]))
+        self.assertEqual("é", self.successResultOf(plain.text()))
+
+    def test_json_and_errors(self) -> None:
+        """json() parses the body; invalid JSON fails with HTTPClientError."""
+        good = self.get(
+            FakeResponse(200, {"Content-Type": "application/json"}, [b'{"a":', b"1}"])
+        )
+        self.assertTrue(good.is_json)
+        self.assertEqual({"a": 1}, self.successResultOf(good.json()))
+        bad = self.get(FakeResponse(200, chunks=[b"{nope"]))
+        self.failureResultOf(bad.json(), HTTPClientError)
+
+    def test_content_is_cached(self) -> None:
+        """content() can be called again and returns the same bytes."""
+        response = self.get(FakeResponse(200, chunks=[b"ab", b"cd"]))
+        self.assertEqual(b"abcd", self.successResultOf(response.content()))
+        self.assertEqual(b"abcd", self.successResultOf(response.content()))
+        self.assertEqual("abcd", self.successResultOf(response.text()))
+
+    def test_body_over_limit_aborts(self) -> None:
+        """A body past max_response_body_bytes fails and stops the transport."""
+        fake = FakeResponse(
+            200, chunks=[b"x" * 60, b"y" * 60], length=None, finished=False
+        )
+        response = self.get(fake, HTTPClientConfig(max_response_body_bytes=100))
+        failure = self.failureResultOf(response.content(), HTTPResponseTooLargeError)
+        self.assertEqual(100, failure.value.limit)
+        assert fake.transport is not None
+        self.assertTrue(fake.transport.stopped)
+
+    def test_content_length_over_limit_fails_at_once(self) -> None:
+        """An announced Content-Length past the limit fails without reading."""
+        fake = FakeResponse(200, chunks=[b"x" * 10], length=1000)
+        response = self.get(fake, HTTPClientConfig(max_response_body_bytes=100))
+        failure = self.failureResultOf(response.content(), HTTPResponseTooLargeError)
+        self.assertIn("1000", str(failure.value))
+
+    def test_raise_for_status(self) -> None:
+        """raise_for_status passes 2xx and fails 4xx with a bounded excerpt."""
+        good = self.get(FakeResponse(204))
+        self.assertIs(good, self.successResultOf(good.raise_for_status()))
+        bad = self.get(
+            FakeResponse(404, {"X-Why": "gone"}, [b"e" * 5000], phrase=b"Not Found")
+        )
+        failure = self.failureResultOf(bad.raise_for_status(), HTTPStatusError)
+        error = failure.value
+        self.assertEqual(404, error.status)
+        self.assertEqual(["gone"], error.headers.getRawHeaders("x-why"))
+        self.assertEqual(1024, len(error.body_excerpt))
+        self.assertTrue(error.truncated)
+        self.assertIn("404", str(error))
+        self.assertIn("http://e.com/x", str(error))
+
+    def test_gzip_and_deflate_are_decoded(self) -> None:
+        """gzip and deflate bodies are decompressed, split anywhere."""
+        body = b"hello " * 1000
+        packed = gzip.compress(body)
+        response = self.get(
+            FakeResponse(
+                200,
+                {"Content-Encoding": "gzip"},
+                [packed[i : i + 7] for i in range(0, len(packed), 7)],
+            )
+        )
+        self.assertEqual(body, self.successResultOf(response.content()))
+        deflated = self.get(
+            FakeResponse(200, {"Content-Encoding": "deflate"}, [zlib.compress(body)])
+        )
+        self.assertEqual(body, self.successResultOf(deflated.content()))
+
+    def test_gzip_bomb_refused(self) -> None:
+        """A body that expands past the ratio cap fails and aborts."""
+        bomb = gzip.compress(b"\0" * (20 * 1024 * 1024))
+        fake = FakeResponse(200, {"Content-Encoding": "gzip"}, [bomb])
+        response = self.get(
+            fake, HTTPClientConfig(max_response_body_bytes=50 * 1024 * 1024)
+        )
+        failure = self.failureResultOf(response.content(), HTTPDecompressionError)
+        self.assertIn("ratio", str(failure.value))
+        assert fake.transport is not None
+        self.assertTrue(fake.transport.stopped)
+
+    def test_decompressed_size_capped(self) -> None:
+        """The size cap applies to the decoded body, not the encoded one."""
+        packed = gzip.compress(b"a" * 5000)
+        fake = FakeResponse(200, {"Content-Encoding": "gzip"}, [packed])
+        response = self.get(fake, HTTPClientConfig(max_response_body_bytes=1000))
+        self.failureResultOf(response.content(), HTTPDecompressionError)
+
+    def test_decompress_off(self) -> None:
+        """decompress=False neither asks for nor decodes content codings."""
+        client, agent, _ = make_client()
+        packed = gzip.compress(b"x")
+        agent.queue(FakeResponse(200, {"Content-Encoding": "gzip"}, [packed]))
+        response = self.successResultOf(client.get("http://e.com/", decompress=False))
+        self.assertIsNone(agent.requests[0].header("accept-encoding"))
+        self.assertEqual(packed, self.successResultOf(response.content()))
+
+    def test_cut_short_body(self) -> None:
+        """A body that ends with ResponseFailed fails with HTTPConnectionError."""
+        fake = FakeResponse(200, chunks=[b"part"], finished=False)
+        response = self.get(fake)
+        reading = response.content()
+        fake.lose(ResponseFailed([Failure(ConnectionRefusedError())]))
+        failure = self.failureResultOf(reading, HTTPConnectionError)
+        self.assertIn("cut short", str(failure.value))
+
+    def test_release_drains(self) -> None:
+        """release() reads and drops a short body without aborting."""
+        fake = FakeResponse(200, chunks=[b"abc"])
+        response = self.get(fake)
+        response.release()
+        assert fake.transport is not None
+        self.assertFalse(fake.transport.stopped)
+        self.assertTrue(fake.delivered)
+        self.assertRaises(RuntimeError, response.iter_body)
+
+    def test_forged_response(self) -> None:
+        """ClientResponse.forged builds a readable in-memory response."""
+        response = ClientResponse.forged(
+            201, b'{"a": 1}', {"Content-Type": "application/json"}
+        )
+        self.assertEqual(201, response.status)
+        self.assertEqual({"a": 1}, self.successResultOf(response.json()))
+
+
+class RedirectTests(SynchronousTestCase):
+    def test_follows_and_records_history(self) -> None:
+        """A 302 is followed with GET; history holds the redirect."""
+        client, agent, _ = make_client()
+        agent.queue(FakeResponse(302, {"Location": "/next"}), ok(b"done"))
+        response = self.successResultOf(client.get("http://e.com/start"))
+        self.assertEqual(b"http://e.com/next", agent.requests[1].uri)
+        self.assertEqual("http://e.com/next", response.url)
+        self.assertEqual([302], [r.status for r in response.history])
+
+    def test_303_turns_post_into_get(self) -> None:
+        """After a 303 the body and its Content-Type are dropped."""
+        client, agent, _ = make_client()
+        agent.queue(FakeResponse(303, {"Location": "http://e.com/r"}), ok())
+        self.successResultOf(client.post("http://e.com/", json={"a": 1}))
+        second = agent.requests[1]
+        self.assertEqual(b"GET", second.method)
+        self.assertIsNone(second.body_producer)
+        self.assertIsNone(second.header("content-type"))
+
+    def test_307_keeps_method_and_body(self) -> None:
+        """A 307 repeats the method with the same body."""
+        client, agent, _ = make_client()
+        agent.queue(FakeResponse(307, {"Location": "/again"}), ok())
+        self.successResultOf(client.put("http://e.com/", data=b"payload"))
+        second = agent.requests[1]
+        self.assertEqual(b"PUT", second.method)
+        self.assertEqual(b"payload", second.body())
+
+    def test_cross_origin_strips_credentials(self) -> None:
+        """Authorization, Cookie and Proxy-Authorization do not cross origins."""
+        client, agent, _ = make_client()
+        agent.queue(
+            FakeResponse(302, {"Location": "/same"}),
+            FakeResponse(302, {"Location": "https://evil.example/"}),
+            ok(),
+        )
+        self.successResultOf(
+            client.get(
+                "http://e.com/",
+                auth=("u", "p"),
+                cookies={"s": "1"},
+                headers={"Proxy-Authorization": "Basic x", "X-Keep": "1"},
+            )
+        )
+        same, other = agent.requests[1], agent.requests[2]
+        self.assertIsNotNone(same.header("authorization"))
+        self.assertEqual("s=1", same.header("cookie"))
+        for name in ("authorization", "cookie", "proxy-authorization"):
+            self.assertIsNone(other.header(name), name)
+        self.assertEqual("1", other.header("x-keep"))
+
+    def test_redirect_limit(self) -> None:
+        """More redirects than allowed fail with HTTPTooManyRedirectsError."""
+        client, agent, _ = make_client()
+        agent.responder = lambda request: FakeResponse(301, {"Location": "/loop"})
+        failure = self.failureResultOf(
+            client.get("http://e.com/", max_redirects=3), HTTPTooManyRedirectsError
+        )
+        self.assertEqual(4, len(failure.value.history))
+        self.assertEqual(4, len(agent.requests))
+
+    def test_redirects_off(self) -> None:
+        """allow_redirects=False returns the redirect itself."""
+        client, agent, _ = make_client()
+        agent.queue(FakeResponse(302, {"Location": "/x"}))
+        response = self.successResultOf(
+            client.get("http://e.com/", allow_redirects=False)
+        )
+        self.assertEqual(302, response.status)
+        self.assertEqual(1, len(agent.requests))
+
+
+class TimeoutAndErrorTests(SynchronousTestCase):
+    def test_timeout_cancels_request(self) -> None:
+        """The per-request timeout fails with HTTPTimeoutError and cancels."""
+        client, agent, clock = make_client()
+        timed_out: list[object] = []
+        client.events.add_listener(REQUEST_TIMED_OUT, timed_out.append)
+        d = client.get("http://e.com/", timeout=5)
+        clock.advance(4.9)
+        self.assertNoResult(d)
+        clock.advance(0.1)
+        failure = self.failureResultOf(d, HTTPTimeoutError)
+        self.assertEqual(5, failure.value.timeout)
+        self.assertTrue(agent.requests[0].cancelled)
+        self.assertEqual(1, len(timed_out))
+        self.assertEqual([], clock.getDelayedCalls())
+
+    def test_default_timeout_from_config(self) -> None:
+        """Without a timeout option the config's timeout applies."""
+        client, _agent, clock = make_client(config=HTTPClientConfig(timeout=2))
+        d = client.get("http://e.com/")
+        clock.advance(2)
+        self.failureResultOf(d, HTTPTimeoutError)
+
+    def test_no_timeout(self) -> None:
+        """timeout=None sets no deadline."""
+        client, agent, clock = make_client()
+        d = client.get("http://e.com/", timeout=None)
+        self.assertEqual([], clock.getDelayedCalls())
+        agent.requests[0].respond(ok())
+        self.successResultOf(d)
+
+    def test_connection_errors_are_wrapped(self) -> None:
+        """Agent failures become HTTPConnectionError saying if the request left."""
+        client, agent, _ = make_client()
+        agent.queue(
+            ConnectionRefusedError(), ResponseNeverReceived([Failure(ValueError())])
+        )
+        refused = self.failureResultOf(client.get("http://e.com/"), HTTPConnectionError)
+        self.assertFalse(refused.value.request_sent)
+        self.assertIsInstance(refused.value.__cause__, ConnectionRefusedError)
+        lost = self.failureResultOf(client.get("http://e.com/"), HTTPConnectionError)
+        self.assertTrue(lost.value.request_sent)
+        self.assertIn("ResponseNeverReceived", str(lost.value))
+
+    def test_cancel_aborts(self) -> None:
+        """Cancelling the request Deferred cancels the agent's request."""
+        client, agent, _ = make_client()
+        d = client.get("http://e.com/")
+        d.cancel()
+        self.assertTrue(agent.requests[0].cancelled)
+        self.failureResultOf(d)
+
+
+class ResilienceIntegrationTests(SynchronousTestCase):
+    def test_retry_on_status_then_success(self) -> None:
+        """A 503 is retried after the backoff delay, on the client's clock."""
+        policy = RetryPolicy(max_attempts=3, initial_delay=1.0, jitter=0.0)
+        client, agent, clock = make_client(retry_policy=policy)
+        agent.queue(FakeResponse(503, chunks=[b"busy"]), ok(b"fine"))
+        d = client.get("http://e.com/")
+        self.assertEqual(1, len(agent.requests))
+        clock.advance(0.99)
+        self.assertEqual(1, len(agent.requests))
+        clock.advance(0.01)
+        response = self.successResultOf(d)
+        self.assertEqual(b"fine", self.successResultOf(response.content()))
+
+    def test_retry_exhausted(self) -> None:
+        """When attempts run out the failure carries every attempt's error."""
+        policy = RetryPolicy(max_attempts=2, initial_delay=1.0, jitter=0.0)
+        client, agent, clock = make_client(retry_policy=policy)
+        exhausted: list[object] = []
+        client.events.add_listener(RETRIES_EXHAUSTED, exhausted.append)
+        agent.queue(ConnectionRefusedError(), FakeResponse(503))
+        d = client.get("http://e.com/")
+        clock.advance(1)
+        failure = self.failureResultOf(d, HTTPRetryExhaustedError)
+        self.assertEqual(2, failure.value.attempts)
+        self.assertIsInstance(failure.value.errors[0], HTTPConnectionError)
+        self.assertIsInstance(failure.value.errors[1], HTTPStatusError)
+        self.assertEqual(1, len(exhausted))
+
+    def test_circuit_opens(self) -> None:
+        """After the failure threshold the breaker fails fast without sending."""
+        clock = Clock()
+        breakers = CircuitBreakerRegistry(clock, failure_threshold=2)
+        client, agent, _ = make_client(clock=clock, circuit_breaker=breakers)
+        agent.responder = lambda request: ConnectionRefusedError()
+        for _ in range(2):
+            self.failureResultOf(client.get("http://e.com/"), HTTPConnectionError)
+        failure = self.failureResultOf(
+            client.get("http://e.com/"), HTTPCircuitOpenError
+        )
+        self.assertEqual("e.com:80", failure.value.host)
+        self.assertEqual(2, len(agent.requests))
+        health = self.successResultOf(client.health_check())
+        self.assertEqual(("e.com:80",), health.open_circuits)
+
+    def test_pipeline_replaces_parts(self) -> None:
+        """A given ResiliencePipeline is used instead of retry_policy."""
+        clock = Clock()
+        pipeline = ResiliencePipeline.from_parts(clock=clock)
+        client, agent, _ = make_client(
+            clock=clock,
+            resilience=pipeline,
+            retry_policy=RetryPolicy(max_attempts=5),
+        )
+        agent.queue(FakeResponse(503))
+        response = self.successResultOf(client.get("http://e.com/"))
+        self.assertEqual(503, response.status)
+        self.assertIs(pipeline, client.resilience)
+
+
+class Recorder:
+    """An interceptor that records its calls and tags requests."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+
+    def intercept_request(self, context: RequestContext) -> RequestContext:
+        self.log.append(f"request:{self.name}")
+        context.headers.addRawHeader("x-seen", self.name)
+        return context
+
+    def intercept_response(self, context: ResponseContext) -> ResponseContext:
+        self.log.append(f"response:{self.name}:{context.status}")
+        return context
+
+
+class InterceptorAndEventTests(SynchronousTestCase):
+    def test_interceptor_order(self) -> None:
+        """Request hooks run in order, response hooks in reverse; headers arrive."""
+        log: list[str] = []
+        chain = InterceptorChain([Recorder("a", log), Recorder("b", log)])
+        client, agent, _ = make_client(interceptors=chain, name="svc")
+        agent.queue(ok())
+        self.successResultOf(client.get("http://e.com/"))
+        self.assertEqual(
+            ["request:a", "request:b", "response:b:200", "response:a:200"], log
+        )
+        self.assertEqual(["a", "b"], agent.requests[0].headers.getRawHeaders("x-seen"))
+
+    def test_failing_interceptor(self) -> None:
+        """A failing hook fails the request with HTTPInterceptorError naming it."""
+
+        class Broken:
+            name = "broken"
+
+            def intercept_request(self, context: RequestContext) -> RequestContext:
+                raise KeyError("boom")
+
+            def intercept_response(self, context: ResponseContext) -> ResponseContext:
+                return context
+
+        client, agent, _ = make_client(interceptors=[Broken()])
+        failure = self.failureResultOf(
+            client.get("http://e.com/"), HTTPInterceptorError
+        )
+        self.assertEqual("broken", failure.value.interceptor)
+        self.assertEqual([], agent.requests)
+
+    def test_forged_response_skips_network(self) -> None:
+        """A filter-request listener that sets a response skips the agent."""
+        client, agent, _ = make_client()
+
+        def forge(event: FilterEvent[Any, Any]) -> None:
+            event.response = ClientResponse.forged(200, b"cached")
+
+        client.events.add_listener(FILTER_REQUEST, forge)
+        response = self.successResultOf(client.get("http://e.com/"))
+        self.assertEqual(b"cached", self.successResultOf(response.content()))
+        self.assertEqual([], agent.requests)
+
+    def test_filter_response_replaces(self) -> None:
+        """A filter-response listener may replace the real response; async is fine."""
+        client, agent, _ = make_client()
+        agent.queue(ok(b"real"))
+        seen: list[object] = []
+
+        async def replace(event: FilterEvent[Any, Any]) -> None:
+            seen.append(event.request.url)
+            await succeed(None)
+            event.response = ClientResponse.forged(299, b"new")
+
+        client.events.add_listener(FILTER_RESPONSE, replace)
+        response = self.successResultOf(client.get("http://e.com/"))
+        self.assertEqual(299, response.status)
+        self.assertEqual(["http://e.com/"], seen)
+
+    def test_stop_propagation_spans_both_phases(self) -> None:
+        """Stopping propagation in filter-request skips filter-response too."""
+        client, agent, _ = make_client()
+        agent.queue(ok())
+        calls: list[str] = []
+
+        def stopper(event: FilterEvent[Any, Any]) -> None:
+            calls.append("request")
+            event.stop_propagation()
+
+        client.events.add_listener(FILTER_REQUEST, stopper)
+        client.events.add_listener(FILTER_REQUEST, lambda e: calls.append("later"))
+        client.events.add_listener(FILTER_RESPONSE, lambda e: calls.append("response"))
+        self.successResultOf(client.get("http://e.com/"))
+        self.assertEqual(["request"], calls)
+        self.assertEqual(1, len(agent.requests))
+
+    def test_notification_order(self) -> None:
+        """Dispatched, received, completed are notified in that order."""
+        events = EventDispatcher()
+        client, agent, _ = make_client(events=events)
+        agent.queue(ok())
+        order: list[str] = []
+
+        def listener_for(name: str) -> Callable[[object], None]:
+            return lambda event: order.append(name)
+
+        for name in (REQUEST_DISPATCHED, RESPONSE_RECEIVED, REQUEST_COMPLETED):
+            events.add_listener(name, listener_for(name))
+        self.successResultOf(client.get("http://e.com/"))
+        self.assertEqual(
+            [REQUEST_DISPATCHED, RESPONSE_RECEIVED, REQUEST_COMPLETED], order
+        )
+
+    def test_metrics(self) -> None:
+        """Duration and status are recorded with method, host and status."""
+        metrics = InMemoryMetricsRecorder()
+        client, agent, clock = make_client(metrics=metrics)
+        d = client.get("http://e.com:8080/")
+        clock.advance(0.25)
+        agent.requests[0].respond(FakeResponse(404))
+        self.successResultOf(d)
+        self.assertEqual([0.25], metrics.values(REQUEST_DURATION))
+        (point,) = [p for p in metrics.points if p.name == REQUEST_STATUS]
+        self.assertEqual("GET", point.attributes["http.request.method"])
+        self.assertEqual("e.com", point.attributes["server.address"])
+        self.assertEqual(8080, point.attributes["server.port"])
+        self.assertEqual(404, point.attributes["http.response.status_code"])
+
+
+class FakePool:
+    """A pool whose closing the test controls."""
+
+    def __init__(self) -> None:
+        self.closing: Deferred[None] | None = None
+
+    def closeCachedConnections(self) -> Deferred[None]:
+        self.closing = Deferred()
+        return self.closing
+
+
+class LifecycleTests(SynchronousTestCase):
+    def test_lazy_start(self) -> None:
+        """A client starts on its first request."""
+        client, agent, _ = make_client()
+        self.assertIs(HTTPClientState.NEW, client.state)
+        agent.queue(ok())
+        client.get("http://e.com/")
+        self.assertIs(HTTPClientState.RUNNING, client.state)
+
+    def test_stop_cancels_and_waits_for_pool(self) -> None:
+        """stop() cancels requests and fires when the pool has closed."""
+        pool = FakePool()
+        client, agent, _ = make_client(pool=pool)
+        pending = client.get("http://e.com/")
+        stopping = client.stop()
+        self.assertTrue(agent.requests[0].cancelled)
+        self.failureResultOf(pending)
+        self.assertNoResult(stopping)
+        self.assertIs(HTTPClientState.STOPPING, client.state)
+        assert pool.closing is not None
+        pool.closing.callback(None)
+        self.successResultOf(stopping)
+        self.assertIs(HTTPClientState.STOPPED, client.state)
+        self.successResultOf(client.stop())
+        self.failureResultOf(client.get("http://e.com/"), HTTPClientError)
+
+    def test_async_context_manager(self) -> None:
+        """async with starts the client and stops it on exit."""
+        client, agent, _ = make_client()
+        agent.queue(ok(b"x"))
+
+        async def use() -> bytes:
+            async with client as c:
+                response = await c.get("http://e.com/")
+                return await response.content()
+
+        self.assertEqual(b"x", self.successResultOf(run(use())))
+        self.assertIs(HTTPClientState.STOPPED, client.state)
+
+    def test_warm_up_swallows_errors(self) -> None:
+        """warm_up sends HEAD to each URL and counts those that answered."""
+        client, agent, _ = make_client()
+        agent.queue(ok(), ConnectionRefusedError())
+        count = self.successResultOf(client.warm_up(["http://a.com/", "http://b.com/"]))
+        self.assertEqual(1, count)
+        self.assertEqual([b"HEAD", b"HEAD"], [r.method for r in agent.requests])
+        self.flushLoggedErrors()
+
+    def test_health_check(self) -> None:
+        """health_check reports state; with a URL it probes it."""
+        client, agent, _clock = make_client()
+        plain = self.successResultOf(client.health_check())
+        self.assertTrue(plain.healthy)
+        self.assertEqual("NEW", plain.state)
+        agent.queue(FakeResponse(500))
+        probed = self.successResultOf(client.health_check("http://e.com/health"))
+        self.assertFalse(probed.healthy)
+        self.assertEqual(500, probed.status)
+        agent.queue(ConnectionRefusedError())
+        failed = self.successResultOf(client.health_check("http://e.com/health"))
+        self.assertFalse(failed.healthy)
+        self.assertIn("ConnectionRefusedError", failed.error or "")
+
+
+class BaseURLHTTPClientTests(SynchronousTestCase):
+    def test_joins_paths(self) -> None:
+        """Relative paths join the base; absolute URLs pass through."""
+        client, agent, _ = make_client()
+        agent.responder = lambda request: ok()
+        api = BaseURLHTTPClient("http://api.example/v1/", client=client)
+        api.get("users")
+        api.get("/root")
+        api.get("https://other.example/x")
+        self.assertEqual(
+            [
+                b"http://api.example/v1/users",
+                b"http://api.example/root",
+                b"https://other.example/x",
+            ],
+            [r.uri for r in agent.requests],
+        )
+
+    def test_default_headers_and_timeout(self) -> None:
+        """Default headers merge (request wins) and the default timeout applies."""
+        client, agent, clock = make_client()
+        api = BaseURLHTTPClient(
+            "http://api.example",
+            client=client,
+            headers={"X-A": "1", "X-B": "1"},
+            timeout=3,
+        )
+        d = api.get("/x", headers={"x-b": "2"})
+        sent = agent.requests[0]
+        self.assertEqual("1", sent.header("x-a"))
+        self.assertEqual(["2"], sent.headers.getRawHeaders("x-b"))
+        clock.advance(3)
+        self.failureResultOf(d, HTTPTimeoutError)
+
+    def test_close_only_owned_client(self) -> None:
+        """close() stops a client it built, never a shared one."""
+        shared, _, _ = make_client()
+        api = BaseURLHTTPClient("http://api.example", client=shared)
+        self.successResultOf(api.close())
+        self.assertIs(HTTPClientState.NEW, shared.state)
+        owned = BaseURLHTTPClient("http://api.example", name="svc")
+        self.successResultOf(owned.close())
+        self.assertIs(HTTPClientState.STOPPED, owned.client.state)
+        self.assertEqual("svc", owned.name)
+
+    def test_bad_base_url(self) -> None:
+        """An invalid base URL is refused."""
+        self.assertRaises(HTTPError, BaseURLHTTPClient, "not a url")
+
+
+class FakeRequestTests(SynchronousTestCase):
+    def test_body_of_multipart_request(self) -> None:
+        """post_multipart sends a multipart body with its boundary."""
+        client, agent, _ = make_client()
+        agent.queue(ok())
+        client.post_multipart("http://e.com/", {"a": "1"})
+        sent: FakeRequest = agent.requests[0]
+        content_type = sent.header("content-type") or ""
+        self.assertTrue(content_type.startswith("multipart/form-data; boundary="))
+        boundary = content_type.split("=", 1)[1].encode()
+        self.assertIn(b"--" + boundary + b"--\r\n", sent.body())
