@@ -34,7 +34,7 @@ from txhttp.server._channel import HTTPChannel
 from txhttp.server._echo import EchoExchange, echo_document, echo_exchange_factory
 from txhttp.test.test_server_web import FakeSlot, make_head
 
-PEER = IPv4Address("TCP", "10.0.0.7", 40000)
+PEER = IPv4Address("TCP", "127.0.0.7", 40000)
 
 # 2026-11-21 01:02:03 UTC
 SOME_TIME = 1795222923.0
@@ -265,7 +265,7 @@ class CombinedFormatTests(SynchronousTestCase):
             user_agent=b"curl/8",
         )
         self.assertEqual(
-            '10.0.0.7 - - [t] "GET /x\\"y HTTP/1.0" 404 - "-" "curl/8"', line
+            '127.0.0.7 - - [t] "GET /x\\"y HTTP/1.0" 404 - "-" "curl/8"', line
         )
 
     def test_unknown_peer(self) -> None:

@@ -127,7 +127,7 @@ class LoopbackTests(TestCase):
             for channel in open_channels:
                 if channel.transport is not None:
                     channel.transport.loseConnection()
-            yield task.deferLater(reactor, 0.01, lambda: None)
+            yield task.deferLater(reactor, 0.01, lambda: None)  # loopback
 
     @inlineCallbacks
     def test_channel_is_txhttp(self) -> Any:
@@ -218,7 +218,7 @@ class LoopbackTests(TestCase):
         result = deferToThread(fetch, port, "/later")
         request = yield arrived
         request.write(b"part one, ")
-        yield task.deferLater(reactor, 0.05, lambda: None)
+        yield task.deferLater(reactor, 0.05, lambda: None)  # loopback
         request.write(b"part two")
         request.finish()
         status, headers, body = yield result

@@ -477,7 +477,7 @@ def deferLater(seconds: float) -> Deferred[None]:
     """Wait ``seconds`` on the global reactor (loopback tier only)."""
     from twisted.internet import task
 
-    return task.deferLater(reactor, seconds, lambda: None)
+    return task.deferLater(reactor, seconds, lambda: None)  # loopback
 
 
 class _Slow(Resource):
