@@ -248,36 +248,26 @@ LIBRARIES: Sequence[tuple[str, Callable[[], Parse]]] = (
 
 
 def best_time(run: Callable[[], object], repeat: int) -> float:
-    """The shortest wall time of ``repeat`` calls, garbage collection off."""
+    """
+    The shortest time of ``repeat`` calls, garbage collection off.
+
+    CPU time of this process (`time.process_time`), not wall time: on a
+    shared machine, time spent waiting for a core while others run is not
+    parsing time and would make the figures depend on the neighbours.
+    """
     best = float("inf")
     for _ in range(repeat):
         enabled = gc.isenabled()
         gc.disable()
         try:
-            start = time.perf_counter()
+            start = time.process_time()
             run()
-            elapsed = time.perf_counter() - start
+            elapsed = time.process_time() - start
         finally:
             if enabled:
                 gc.enable()
         best = min(best, elapsed)
     return best
-
-
-def requests_per_second(
-    make: Callable[[], Parse], data: bytes, per_call: int, calls: int, repeat: int
-) -> float:
-    """Parse ``data`` ``calls`` times on one connection; requests per second."""
-    parse = make()
-    seen = parse(data)
-    if seen != per_call:
-        raise SystemExit(f"{make.__name__}: parsed {seen} requests, not {per_call}")
-
-    def run() -> None:
-        for _ in range(calls):
-            parse(data)
-
-    return per_call * calls / best_time(run, repeat)
 
 
 @dataclass(frozen=True)
@@ -299,21 +289,45 @@ def print_table(title: str, results: Sequence[Result]) -> None:
     print()
 
 
+def interleaved_rates(
+    data: bytes, per_call: int, calls: int, repeat: int
+) -> list[Result]:
+    """
+    Requests per second for each library, best of ``repeat`` rounds.
+
+    The rounds are interleaved (every library once per round) rather than
+    one library's runs back to back, so load from other processes on a
+    shared machine falls on all libraries alike and the ratios hold.
+    """
+    runs = []
+    for name, make in LIBRARIES:
+        parse = make()
+        seen = parse(data)
+        if seen != per_call:
+            raise SystemExit(f"{name}: parsed {seen} requests, not {per_call}")
+
+        def run(parse: Parse = parse) -> None:
+            for _ in range(calls):
+                parse(data)
+
+        runs.append((name, run))
+    best = dict.fromkeys((name for name, _ in runs), float("inf"))
+    for _ in range(repeat):
+        for name, run in runs:
+            best[name] = min(best[name], best_time(run, 1))
+    return [Result(name, per_call * calls / best[name]) for name, _ in runs]
+
+
 def bench_single(calls: int, repeat: int) -> list[Result]:
     """The browser GET head, parsed ``calls`` times by each library."""
-    return [
-        Result(name, requests_per_second(make, BROWSER_GET, 1, calls, repeat))
-        for name, make in LIBRARIES
-    ]
+    return interleaved_rates(BROWSER_GET, 1, calls, repeat)
 
 
 def bench_pipelined(calls: int, repeat: int) -> list[Result]:
     """A buffer of `PIPELINE_DEPTH` heads, parsed ``calls`` times by each."""
-    buffer = BROWSER_GET * PIPELINE_DEPTH
-    return [
-        Result(name, requests_per_second(make, buffer, PIPELINE_DEPTH, calls, repeat))
-        for name, make in LIBRARIES
-    ]
+    return interleaved_rates(
+        BROWSER_GET * PIPELINE_DEPTH, PIPELINE_DEPTH, calls, repeat
+    )
 
 
 def big_head(size: int) -> bytes:

@@ -33,7 +33,7 @@ def preview(data: bytes | bytearray | memoryview, limit: int = PREVIEW_BYTES) ->
 
 
 class ProtocolError(Exception):
-    """A message broke HTTP/1.1. `status` is what a server should answer."""
+    """A message broke HTTP/1.1. ``status`` is what a server should answer."""
 
     status: int = 400
 
@@ -58,7 +58,7 @@ class BadStartLine(RemoteProtocolError):
 
 
 class StartLineTooLong(RemoteProtocolError):
-    """The request line is longer than `Limits.max_line_bytes` (RFC 9112, 3)."""
+    """The request line is longer than ``Limits.max_line_bytes`` (RFC 9112, 3)."""
 
     status = 414
 
@@ -74,7 +74,7 @@ class BadHeaderField(RemoteProtocolError):
 
 
 class HeaderFieldTooLarge(RemoteProtocolError):
-    """One field line is longer than `Limits.max_field_line_bytes`."""
+    """One field line is longer than ``Limits.max_field_line_bytes``."""
 
     status = 431
 
@@ -108,7 +108,7 @@ class BadChunk(RemoteProtocolError):
 
 
 class BodyTooLarge(RemoteProtocolError):
-    """The body is over `Limits.max_body_bytes`."""
+    """The body is over ``Limits.max_body_bytes``."""
 
     status = 413
 

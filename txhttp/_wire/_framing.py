@@ -78,10 +78,45 @@ _COMMON_NAMES: Final[dict[bytes, bytes | None]] = {
 """Field names as browsers spell them, mapped to the lower-case name that
 shapes a request, or ``None``: one dict lookup instead of ``lower()``."""
 
+_CLOSE_VALUE: Final = 1
+_KEEP_ALIVE_VALUE: Final = 2
+_CONNECTION_VALUES: Final[dict[bytes, int]] = {
+    **dict.fromkeys((b"close", b"Close", b"CLOSE"), _CLOSE_VALUE),
+    **dict.fromkeys((b"keep-alive", b"Keep-Alive", b"Keep-alive"), _KEEP_ALIVE_VALUE),
+}
+"""Connection values as peers spell them: one lookup instead of tokenising."""
+
 _VALID_HOSTS: set[bytes | None] = set()
 _VALID_HOSTS_SIZE: Final = 256
 """Host values already validated, kept (bounded) to skip the regex."""
 _RESPONSE_FIELDS: Final = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION))
+_RESPONSE_LENGTHS: Final = frozenset(map(len, _RESPONSE_FIELDS))
+_RESPONSE_NAMES: Final[dict[bytes, bytes | None]] = {
+    **dict.fromkeys(
+        (
+            b"Date",
+            b"Server",
+            b"Content-Type",
+            b"Cache-Control",
+            b"Last-Modified",
+            b"ETag",
+            b"Expires",
+            b"Vary",
+            b"Set-Cookie",
+            b"Location",
+            b"Content-Encoding",
+            b"Accept-Ranges",
+            b"Age",
+            b"Keep-Alive",
+            b"Strict-Transport-Security",
+            b"X-Content-Type-Options",
+            b"X-Frame-Options",
+            b"Access-Control-Allow-Origin",
+        )
+    ),
+    **{spelling: key for key in _RESPONSE_FIELDS for spelling in (key, key.title())},
+}
+"""Field names as servers spell them, mapped like ``_COMMON_NAMES``."""
 _CHUNKED_CODING: Final = b"chunked"
 _HEAD: Final = b"HEAD"
 _CONNECT: Final = b"CONNECT"
@@ -296,13 +331,17 @@ def build_request_head(
     """
     host: bytes | None = None
     hosts = 0
-    content_lengths: list[bytes] = []
-    transfer_encodings: list[bytes] = []
-    connection: list[bytes] = []
+    content_lengths: list[bytes] | None = None
+    transfer_encodings: list[bytes] | None = None
+    # Connection: the common values are told apart with one dict lookup;
+    # others are kept for `_has_option` (RFC 9110, section 7.6.1).
+    close = keep_alive_option = False
+    connection: list[bytes] | None = None
     expect_continue = False
     content_type: bytes | None = None
+    key_of = _COMMON_NAMES.get  # a local: looked up once, not per field
     for name, value in fields:
-        key = _COMMON_NAMES.get(name, name)
+        key = key_of(name, name)
         if key is None:
             continue  # a common name that does not shape the request
         if key is name:
@@ -314,12 +353,26 @@ def build_request_head(
         if key == _HOST:
             hosts += 1
             host = value
-        elif key == _CONTENT_LENGTH:
-            content_lengths.append(value)
-        elif key == _TRANSFER_ENCODING:
-            transfer_encodings.append(value)
         elif key == _CONNECTION:
-            connection.append(value)
+            known = _CONNECTION_VALUES.get(value)
+            if known == _CLOSE_VALUE:
+                close = True
+            elif known == _KEEP_ALIVE_VALUE:
+                keep_alive_option = True
+            elif connection is None:
+                connection = [value]
+            else:
+                connection.append(value)
+        elif key == _CONTENT_LENGTH:
+            if content_lengths is None:
+                content_lengths = [value]
+            else:
+                content_lengths.append(value)
+        elif key == _TRANSFER_ENCODING:
+            if transfer_encodings is None:
+                transfer_encodings = [value]
+            else:
+                transfer_encodings.append(value)
         elif key == _EXPECT:
             # RFC 9110, section 10.1.1: 100-continue is the only expectation.
             expect_continue = expect_continue or value.lower() == b"100-continue"
@@ -343,14 +396,23 @@ def build_request_head(
         if len(_VALID_HOSTS) >= _VALID_HOSTS_SIZE:
             _VALID_HOSTS.clear()
         _VALID_HOSTS.add(host)
-    framing = request_framing(version, content_lengths, transfer_encodings, limits)
+    if content_lengths is None and transfer_encodings is None:
+        # RFC 9112, section 6.3, rule 7: no framing fields, no body.
+        framing = NO_BODY
+    else:
+        framing = request_framing(
+            version, content_lengths or [], transfer_encodings or [], limits
+        )
+    if connection is not None:
+        close = close or _has_option(connection, b"close")
     if version == HTTP_1_1:
         # RFC 9112, section 9.3: HTTP/1.1 persists unless "close" is sent.
-        keep_alive = not connection or not _has_option(connection, b"close")
+        keep_alive = not close
     else:
         # HTTP/1.0 persists only with "keep-alive" (RFC 9112, 9.3, C.2.2).
-        keep_alive = _has_option(connection, b"keep-alive") and not _has_option(
-            connection, b"close"
+        keep_alive = not close and (
+            keep_alive_option
+            or (connection is not None and _has_option(connection, b"keep-alive"))
         )
         expect_continue = False  # RFC 9110, 10.1.1: ignored in HTTP/1.0.
     return RequestHead(
@@ -373,10 +435,17 @@ def build_response_head(
     content_lengths: list[bytes] = []
     transfer_encodings: list[bytes] = []
     connection: list[bytes] = []
+    key_of = _RESPONSE_NAMES.get  # a local: looked up once, not per field
     for name, value in fields:
-        key = name.lower()
-        if key not in _RESPONSE_FIELDS:
-            continue
+        key = key_of(name, name)
+        if key is None:
+            continue  # a common name that does not shape the response
+        if key is name:
+            if len(name) not in _RESPONSE_LENGTHS:
+                continue  # cheaper than lower-casing every name
+            key = name.lower()
+            if key not in _RESPONSE_FIELDS:
+                continue
         if key == _CONTENT_LENGTH:
             content_lengths.append(value)
         elif key == _TRANSFER_ENCODING:

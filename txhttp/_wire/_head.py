@@ -51,6 +51,10 @@ _SLASH: Final = 47
 _ZERO: Final = 48
 _VERSIONS: Final = {HTTP_1_1: HTTP_1_1, HTTP_1_0: HTTP_1_0}
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
+_REQUEST_LINE_CRLF_RE: Final = re.compile(REQUEST_LINE_RE.pattern + rb"\r\n")
+"""`REQUEST_LINE_RE` and the CRLF ending the line, for ``match`` at offset 0."""
+_STATUS_LINE_CRLF_RE: Final = re.compile(STATUS_LINE_RE.pattern + rb"\r\n")
+"""`STATUS_LINE_RE` and the CRLF ending the line, for ``match`` at offset 0."""
 
 
 class HeadScanner:
@@ -365,11 +369,12 @@ def fast_request_head(
     Returns ``None`` on any doubt (invalid, over a limit, or merely unusual):
     then `HeadScanner` and `split_request_head` take over and decide.
     """
-    eol = head.find(b"\r\n")
-    if eol > limits.max_line_bytes:
-        return None
-    match = REQUEST_LINE_RE.fullmatch(head, 0, eol)
+    # The request line and its CRLF in one match: no separate find.
+    match = _REQUEST_LINE_CRLF_RE.match(head)
     if match is None:
+        return None
+    start = match.end()
+    if start - 2 > limits.max_line_bytes:
         return None
     method, target, received_version = match.groups()
     version = _VERSIONS.get(received_version)
@@ -381,13 +386,13 @@ def fast_request_head(
         return None
     # _fast_fields, inlined: this is the hottest path of the server.
     end = len(head) - 2
-    fields: FieldList = FIELD_LINE_RE.findall(head, eol + 2, end)
+    fields: FieldList = FIELD_LINE_RE.findall(head, start, end)
     count = len(fields)
-    if count != head.count(b"\n", eol + 2, end) or count > limits.max_header_count:
+    if count != head.count(b"\n", start, end) or count > limits.max_header_count:
         return None
-    if end - eol > limits.max_field_line_bytes and _longest_line(
-        head[eol + 2 : end]
-    ) > (limits.max_field_line_bytes):
+    if end - start > limits.max_field_line_bytes and _longest_line(head[start:end]) > (
+        limits.max_field_line_bytes
+    ):
         return None
     return method, target, version, fields
 
@@ -476,17 +481,18 @@ def fast_response_head(
 
     Returns ``None`` on any doubt, like `fast_request_head`.
     """
-    eol = head.find(b"\r\n")
-    if eol > limits.max_line_bytes:
-        return None
-    match = STATUS_LINE_RE.fullmatch(head, 0, eol)
+    # The status line and its CRLF in one match: no separate find.
+    match = _STATUS_LINE_CRLF_RE.match(head)
     if match is None:
+        return None
+    start = match.end()
+    if start - 2 > limits.max_line_bytes:
         return None
     received_version, status, reason = match.groups()
     version = _VERSIONS.get(received_version)
     if version is None or status[0] == _ZERO:  # "0xx" is no status code
         return None
-    fields = _fast_fields(head, eol + 2, len(head) - 2, limits)
+    fields = _fast_fields(head, start, len(head) - 2, limits)
     if fields is None:
         return None
     return version, int(status), reason or b"", fields

@@ -29,11 +29,11 @@ class BodyKind(Enum):
     NONE = auto()
     """No body at all (a GET without framing fields; 1xx, 204, 304, HEAD)."""
     LENGTH = auto()
-    """Exactly `Framing.length` bytes (Content-Length)."""
+    """Exactly ``Framing.length`` bytes (Content-Length)."""
     CHUNKED = auto()
     """Chunked transfer coding, possibly with trailers."""
     UNTIL_CLOSE = auto()
-    """Responses only: the body ends when the connection closes."""
+    """The body ends when the connection closes (responses only)."""
     TUNNEL = auto()
     """After this head the connection is no longer HTTP (CONNECT 2xx, 101)."""
 
@@ -60,7 +60,7 @@ class RequestHead:
     Attributes:
         method: The method token, as received (case-sensitive, RFC 9110 9.1).
         target: The request-target, as received.
-        version: `HTTP_1_0` or `HTTP_1_1`.
+        version: ``HTTP_1_0`` or ``HTTP_1_1``.
         fields: The header fields in received order, duplicates kept.
         framing: How the body is delimited.
         keep_alive: Whether the connection may persist after this exchange
@@ -109,7 +109,7 @@ END_OF_MESSAGE: Final = EndOfMessage()
 
 
 class ConnectionClosed:
-    """After `feed_eof`: the stream ended cleanly between messages."""
+    """After ``feed_eof()``, the stream ended cleanly between messages."""
 
     __slots__ = ()
 

@@ -36,9 +36,11 @@ from txhttp._wire._limits import DEFAULT_LIMITS, Limits
 from txhttp._wire._message import (
     CONNECTION_CLOSED,
     END_OF_MESSAGE,
+    NO_BODY,
     BodyKind,
     ConnectionClosed,
     EndOfMessage,
+    Framing,
     RequestHead,
     ResponseHead,
 )
@@ -166,8 +168,13 @@ _REQUEST_TRANSITIONS: Final[
 }
 
 _R_HEAD: Final = RequestState.HEAD
+_R_BODY_DONE: Final = RequestState.BODY_DONE
 _R_HEAD_WITHOUT_BODY: Final = RequestInput.HEAD_WITHOUT_BODY
 _R_MESSAGE_END: Final = RequestInput.MESSAGE_END
+# The two hot moves, looked up once from the table (which stays the only
+# definition of what is legal): a head without a body, then its end.
+_R_AFTER_HEAD_WITHOUT_BODY: Final = _REQUEST_TRANSITIONS[_R_HEAD, _R_HEAD_WITHOUT_BODY]
+_R_AFTER_MESSAGE_END: Final = _REQUEST_TRANSITIONS[_R_BODY_DONE, _R_MESSAGE_END]
 
 
 class RequestParser:
@@ -178,7 +185,7 @@ class RequestParser:
     ``None`` (more data needed). Events come in this order for each request:
     one `RequestHead`, zero or more non-empty `bytes` of de-framed body, one
     `EndOfMessage` (with trailers, for chunked bodies); then the next request.
-    After `feed_eof`, `next_event` returns `CONNECTION_CLOSED` once the stream
+    After `feed_eof`, `next_event` returns ``CONNECTION_CLOSED`` once the stream
     ended cleanly between requests, or raises `IncompleteMessage` if it ended
     inside one. Any error raised is a `RemoteProtocolError`; after one the
     parser is dead and raises the same error again. The caller controls pace:
@@ -249,8 +256,56 @@ class RequestParser:
                 how and its ``status`` is what to answer. Raised again by
                 every later call.
         """
+        # The two hottest steps (a whole head without a body is buffered;
+        # its EndOfMessage) are handled here, in one call: see issue #2,
+        # "Performance". Everything else goes through `_next_event`.
+        state = self._state
         try:
-            return self._next_event()
+            if state is _R_HEAD:
+                buf = self._buf
+                if not buf:
+                    if self._eof:
+                        return self._eof_in_head()
+                    return None
+                if not self._scanner.is_fresh():
+                    slow = self._scan_head()  # a head arriving in pieces
+                elif buf[0] in (_CR, _LF):
+                    slow = self._next_head()  # empty lines first
+                else:
+                    # Fast path: the whole head is here; one find, one regex
+                    # per kind of line. Anything doubtful goes the slow,
+                    # precise way (`_scan_head`).
+                    end = buf.find(b"\r\n\r\n")
+                    if 0 < end <= self._fast_limit:
+                        size = end + 4
+                        if size == len(buf):
+                            data = bytes(buf)
+                            parts = fast_request_head(data, self.limits)
+                            if parts is not None:
+                                buf.clear()
+                        else:
+                            data = bytes(buf[:size])
+                            parts = fast_request_head(data, self.limits)
+                            if parts is not None:
+                                del buf[:size]
+                        if parts is not None:
+                            self._empty_lines = 0
+                            head = build_request_head(*parts, self.limits)
+                            framing = head.framing
+                            if framing is NO_BODY:
+                                self._state = _R_AFTER_HEAD_WITHOUT_BODY
+                                return head
+                            return self._start_body(head, framing)
+                    slow = self._scan_head()
+                if slow is None:
+                    if self._eof:
+                        return self._eof_in_head()
+                    return None
+                return self._start_body(slow, slow.framing)
+            if state is _R_BODY_DONE:
+                self._state = _R_AFTER_MESSAGE_END
+                return END_OF_MESSAGE
+            return self._next_event(state)
         except RemoteProtocolError as error:
             if self._error is None:
                 self._error = error
@@ -258,27 +313,19 @@ class RequestParser:
                 self._buf = bytearray()
             raise
 
-    def _next_event(self) -> RequestEvent:
-        state = self._state
-        if state is _R_HEAD:
-            head = self._next_head() if self._buf else None
-            if head is None:
-                if self._eof:
-                    return self._eof_in_head()
-                return None
-            framing = head.framing
-            if framing.kind is _LENGTH and framing.length:
-                self._remaining = framing.length
-                self._advance(RequestInput.HEAD_WITH_LENGTH)
-            elif framing.kind is _CHUNKED:
-                self._chunked = ChunkedDecoder(self.limits)
-                self._advance(RequestInput.HEAD_CHUNKED)
-            else:
-                self._advance(_R_HEAD_WITHOUT_BODY)
-            return head
-        if state is RequestState.BODY_DONE:
-            self._advance(_R_MESSAGE_END)
-            return END_OF_MESSAGE
+    def _start_body(self, head: RequestHead, framing: Framing) -> RequestHead:
+        """Move past ``head`` to its body (or its end); return it."""
+        if framing.kind is _LENGTH and framing.length:
+            self._remaining = framing.length
+            self._advance(RequestInput.HEAD_WITH_LENGTH)
+        elif framing.kind is _CHUNKED:
+            self._chunked = ChunkedDecoder(self.limits)
+            self._advance(RequestInput.HEAD_CHUNKED)
+        else:
+            self._advance(_R_HEAD_WITHOUT_BODY)
+        return head
+
+    def _next_event(self, state: RequestState) -> RequestEvent:
         match state:
             case RequestState.LENGTH_BODY:
                 buf = self._buf
@@ -316,40 +363,42 @@ class RequestParser:
                     raise RuntimeError("bug: failed parser without an error")
                 raise self._error
             case RequestState.HEAD | RequestState.BODY_DONE:
-                raise RuntimeError("bug: state handled above")
+                raise RuntimeError("bug: state handled in next_event")
             case _:
                 _assert_never(state)
 
     def _next_head(self) -> RequestHead | None:
+        """A new head that starts with empty lines: drop them, then parse."""
         buf = self._buf
-        if not buf:
-            return None
         limits = self.limits
+        self._empty_lines, ready = _skip_empty_lines(
+            buf, self._empty_lines, limits, strict=True
+        )
+        if not ready:
+            return None
+        # The fast path, after the empty lines.
+        end = buf.find(b"\r\n\r\n")
+        if 0 < end <= self._fast_limit:
+            size = end + 4
+            head = bytes(buf) if size == len(buf) else bytes(buf[:size])
+            parts = fast_request_head(head, limits)
+            if parts is not None:
+                del buf[:size]
+                self._empty_lines = 0
+                return build_request_head(*parts, limits)
+        return self._scan_head()
+
+    def _scan_head(self) -> RequestHead | None:
+        """The slow, precise way: a head arriving in pieces, or a doubtful one."""
+        buf = self._buf
         scanner = self._scanner
-        if scanner.is_fresh():
-            if buf[0] == _CR or buf[0] == _LF:
-                self._empty_lines, ready = _skip_empty_lines(
-                    buf, self._empty_lines, limits, strict=True
-                )
-                if not ready:
-                    return None
-            # Fast path: the whole head is here; one find, one regex per kind
-            # of line. Anything doubtful goes the slow, precise way below.
-            end = buf.find(b"\r\n\r\n")
-            if 0 < end <= self._fast_limit:
-                size = end + 4
-                head = bytes(buf) if size == len(buf) else bytes(buf[:size])
-                parts = fast_request_head(head, limits)
-                if parts is not None:
-                    del buf[:size]
-                    self._empty_lines = 0
-                    return build_request_head(*parts, limits)
         end = scanner.find_end(buf)
         if end < 0:
             return None
         head = _take(buf, end)
         scanner.reset()
         self._empty_lines = 0
+        limits = self.limits
         return build_request_head(*split_request_head(head, limits), limits)
 
     def _eof_in_head(self) -> RequestEvent:
@@ -446,6 +495,15 @@ _RESPONSE_TRANSITIONS: Final[
 }
 
 
+_S_HEAD: Final = ResponseState.HEAD
+_S_BODY_DONE: Final = ResponseState.BODY_DONE
+# A hot move, looked up once from the table (the only definition of what is
+# legal): the end of a response whose body is done.
+_S_AFTER_MESSAGE_END: Final = _RESPONSE_TRANSITIONS[
+    _S_BODY_DONE, ResponseInput.MESSAGE_END
+]
+
+
 class ResponseParser:
     """
     Turns the bytes of one connection into response events (client side).
@@ -455,9 +513,9 @@ class ResponseParser:
     more interim `ResponseHead` (status 1xx, other than 101; no body events
     follow them), the final `ResponseHead`, body `bytes`, `EndOfMessage`.
     A body read until close ends with `EndOfMessage` after `feed_eof` (the
-    head's framing says `UNTIL_CLOSE`, so callers can tell it from a
+    head's framing says `BodyKind.UNTIL_CLOSE`, so callers can tell it from a
     Content-Length body cut short, which raises `IncompleteMessage`).
-    After a `TUNNEL` head (101, or 2xx to CONNECT) `next_event` returns
+    After a `BodyKind.TUNNEL` head (101, or 2xx to CONNECT) `next_event` returns
     ``None`` and `take_leftover` yields the tunnel's first bytes. Lenient only
     where RFC 9112 lets a recipient be (bare LF line endings in the head,
     obs-fold replaced by SP); strict about framing and control characters.
@@ -546,8 +604,15 @@ class ResponseParser:
                 how), or `IncompleteMessage` when the stream ended inside a
                 response. Raised again by every later call.
         """
+        state = self._state
         try:
-            return self._next_event()
+            # The two hottest steps first, without the match statement.
+            if state is _S_HEAD:
+                return self._head_event()
+            if state is _S_BODY_DONE:
+                self._state = _S_AFTER_MESSAGE_END
+                return END_OF_MESSAGE
+            return self._next_event(state)
         except RemoteProtocolError as error:
             if self._error is None:
                 self._error = error
@@ -555,8 +620,7 @@ class ResponseParser:
                 self._buf = bytearray()
             raise
 
-    def _next_event(self) -> ResponseEvent:
-        state = self._state
+    def _next_event(self, state: ResponseState) -> ResponseEvent:
         match state:
             case ResponseState.HEAD:
                 return self._head_event()
