@@ -178,7 +178,7 @@ class AccessLog:
         referer: bytes | None,
         user_agent: bytes | None,
     ) -> None:
-        """Write the line for one finished response (see `format_combined`)."""
+        """Write the line for one finished response (see ``format_combined``)."""
         line = format_combined(
             peer=peer,
             timestamp=self._now(),

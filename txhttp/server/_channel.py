@@ -57,7 +57,7 @@ from txhttp._wire import (
 )
 from txhttp.server._date import DateCache
 from txhttp.server._exchange import ExchangeFactory, RequestDropped
-from txhttp.server._slot import ChannelSlot, error_response
+from txhttp.server._slot import ChannelSlot, SlotState, error_response
 
 DEFAULT_IDLE_TIMEOUT: Final = 60.0
 """Seconds a connection may wait on its peer without progress either way.
@@ -179,6 +179,25 @@ class ReadPause(Enum):
     """The client is not reading our responses; take no new requests."""
 
 
+# Enum members as plain globals: reading one through its class costs about
+# ten times as much on Python 3.11, and the hot paths read many.
+_IN_CLOSE: Final = ChannelInput.CLOSE
+_IN_CONNECT: Final = ChannelInput.CONNECT
+_IN_LINGER: Final = ChannelInput.LINGER
+_IN_LOST: Final = ChannelInput.LOST
+_IN_STOP_READING: Final = ChannelInput.STOP_READING
+_ST_CLOSED: Final = ChannelState.CLOSED
+_ST_CLOSING: Final = ChannelState.CLOSING
+_ST_DRAINING: Final = ChannelState.DRAINING
+_ST_LINGERING: Final = ChannelState.LINGERING
+_ST_OPEN: Final = ChannelState.OPEN
+_ST_UNCONNECTED: Final = ChannelState.UNCONNECTED
+_PAUSE_BODY: Final = ReadPause.BODY
+_PAUSE_PIPELINE: Final = ReadPause.PIPELINE
+_PAUSE_WRITE_BLOCKED: Final = ReadPause.WRITE_BLOCKED
+_SLOT_DONE: Final = SlotState.DONE
+
+
 _limits_cache: dict[tuple[Limits, int, int], Limits] = {}
 
 
@@ -246,7 +265,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def __init__(self, *, clock: IReactorTime | None = None) -> None:
         self.clock = clock
-        self._state = ChannelState.UNCONNECTED
+        self._state = _ST_UNCONNECTED
         self._parser: RequestParser | None = None
         self._slots: deque[ChannelSlot] = deque()
         self._reading: ChannelSlot | None = None
@@ -260,8 +279,9 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._idle_timeout: float | None = None
         self._header_call: IDelayedCall | None = None
         self._linger_call: IDelayedCall | None = None
-        self._abort_call: IDelayedCall | None = None
         self._peer_closed = False
+        self._client_closing = False
+        self._close_when_drained = False
         self._close_write_when_drained = False
         self._error_status: int | None = None
         self._lingered_bytes = 0
@@ -284,7 +304,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self, period: float, func: Callable[..., object], *args: object, **kw: object
     ) -> IDelayedCall:
         """Schedule ``func`` on the injected clock (used by ``TimeoutMixin`` too)."""
-        return self._clock().callLater(period, func, *args, **kw)
+        clock = self.clock
+        if clock is None:
+            clock = self._clock()
+        return clock.callLater(period, func, *args, **kw)
 
     def date_value(self) -> bytes:
         """The ``Date`` field value for now, cached per second."""
@@ -312,7 +335,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def connectionMade(self) -> None:
         """Start reading requests; register as the transport's producer."""
-        self._advance(ChannelInput.CONNECT)
+        self._advance(_IN_CONNECT)
         transport = self.transport
         assert transport is not None
         if ITCPTransport.providedBy(transport):
@@ -330,11 +353,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def dataReceived(self, data: bytes) -> None:
         """Feed the parser and hand out what it finds."""
-        self.resetTimeout()
         state = self._state
-        if state is ChannelState.OPEN or (
-            state is ChannelState.DRAINING and self._reading is not None
-        ):
+        if state is not _ST_CLOSING:
+            self.resetTimeout()
+        if state is _ST_OPEN or (state is _ST_DRAINING and self._reading is not None):
             parser = self._parser
             assert parser is not None
             parser.feed(data)
@@ -342,7 +364,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             if (
                 self._header_call is None
                 and self._reading is None
-                and self._state is ChannelState.OPEN
+                and self._state is _ST_OPEN
                 and not self._read_pauses
                 and parser.buffered_bytes
                 and self.header_timeout is not None
@@ -350,7 +372,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
                 self._header_call = self.callLater(
                     self.header_timeout, self._header_timed_out
                 )
-        elif state is ChannelState.LINGERING:
+        elif state is _ST_LINGERING:
             self._lingered_bytes += len(data)
             if self._lingered_bytes > self.max_linger_bytes:
                 self._close()
@@ -362,11 +384,11 @@ class HTTPChannel(Protocol, TimeoutMixin):
             case ChannelState.OPEN | ChannelState.DRAINING:
                 self._peer_closed = True
                 if self._parser is not None and (
-                    state is ChannelState.OPEN or self._reading is not None
+                    state is _ST_OPEN or self._reading is not None
                 ):
                     self._parser.feed_eof()
                     self._process()
-                if self._state is ChannelState.DRAINING:
+                if self._state is _ST_DRAINING:
                     self._maybe_finish()
             case ChannelState.LINGERING:
                 self._close()
@@ -377,22 +399,20 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def writeConnectionLost(self) -> None:
         """Our write side is closed: linger until the peer closes, or the wait."""
-        if self._state is ChannelState.LINGERING and self._linger_call is None:
+        if self._state is _ST_LINGERING and self._linger_call is None:
             self.setTimeout(None)
             self._idle_on = False
             self._linger_call = self.callLater(self.linger_timeout, self._linger_done)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Tell every exchange still waiting, and cancel every timer."""
-        previous = self._advance(ChannelInput.LOST)
+        previous = self._advance(_IN_LOST)
         self.setTimeout(None)
         self._idle_on = False
-        for name in ("_header_call", "_linger_call", "_abort_call"):
-            call: IDelayedCall | None = getattr(self, name)
-            if call is not None:
-                setattr(self, name, None)
-                if call.active():
-                    call.cancel()
+        for call in (self._header_call, self._linger_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._header_call = self._linger_call = None
         self._backlog.clear()
         match previous:
             case ChannelState.CLOSED | ChannelState.UNCONNECTED:
@@ -431,15 +451,16 @@ class HTTPChannel(Protocol, TimeoutMixin):
         if not self._transport_paused:
             return
         self._transport_paused = False
-        self.resetTimeout()
+        if self._state is not _ST_CLOSING:
+            self.resetTimeout()
         self._drain_backlog()
         if self._transport_paused:
             return
         if self._slots:
             self._slots[0]._sync_producer()
         self._update_idle_timer()
-        if ReadPause.WRITE_BLOCKED in self._read_pauses:
-            self._resume_reading(ReadPause.WRITE_BLOCKED)
+        if _PAUSE_WRITE_BLOCKED in self._read_pauses:
+            self._resume_reading(_PAUSE_WRITE_BLOCKED)
 
     def stopProducing(self) -> None:
         """The transport is going away; ``connectionLost`` follows."""
@@ -480,13 +501,13 @@ class HTTPChannel(Protocol, TimeoutMixin):
         try:
             while not self._read_pauses:
                 if self._reading is None:
-                    if self._state is not ChannelState.OPEN:
+                    if self._state is not _ST_OPEN:
                         break
                     if len(self._slots) >= self.maxPipeline:
-                        self._pause_reading(ReadPause.PIPELINE)
+                        self._pause_reading(_PAUSE_PIPELINE)
                         break
                     if self._transport_paused:
-                        self._pause_reading(ReadPause.WRITE_BLOCKED)
+                        self._pause_reading(_PAUSE_WRITE_BLOCKED)
                         break
                 try:
                     event = parser.next_event()
@@ -527,7 +548,13 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._reading = slot
         if len(slots) == 1:
             slot._at_front = True
-        if not head.keep_alive or head.method == b"CONNECT":
+        if not head.keep_alive:
+            # The client asked for the close (or spoke HTTP/1.0 without
+            # keep-alive): it sends nothing after this request (RFC 9112,
+            # section 9.6).
+            self._client_closing = True
+            self.setReadPersistent(False)
+        elif head.method == b"CONNECT":
             # We do not tunnel: nothing after a CONNECT is read as HTTP.
             self.setReadPersistent(False)
         factory = self.exchangeFactory
@@ -539,7 +566,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._log.failure("exchange factory failed")
             exchange = _NoHandler(slot)
         slot.exchange = exchange
-        self._call_exchange(exchange.start)
+        try:
+            exchange.start()
+        except Exception:
+            self._exchange_failed(exchange.start)
 
     def requestReadFinished(self, end: EndOfMessage) -> None:
         """The request being read is complete: tell its exchange."""
@@ -548,7 +578,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._reading = None
         if self._body_paused_by is slot:
             self._body_paused_by = None
-            self._read_pauses.discard(ReadPause.BODY)
+            self._read_pauses.discard(_PAUSE_BODY)
         slot._body_finished(end.trailers)
         self._update_idle_timer()
 
@@ -560,12 +590,12 @@ class HTTPChannel(Protocol, TimeoutMixin):
         again): no further request head is parsed, and the connection closes
         once the responses owed are written.
         """
-        if not persistent:
-            self._advance(ChannelInput.STOP_READING)
+        if not persistent and self._state is not _ST_DRAINING:
+            self._advance(_IN_STOP_READING)
 
     def isLastRequest(self, slot: ChannelSlot) -> bool:
         """Whether no request will follow ``slot``'s on this connection."""
-        return self._state is not ChannelState.OPEN and (
+        return self._state is not _ST_OPEN and (
             not self._slots or self._slots[-1] is slot
         )
 
@@ -587,7 +617,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._reading = None
         if self._body_paused_by in dropped:
             self._body_paused_by = None
-            self._read_pauses.discard(ReadPause.BODY)
+            self._read_pauses.discard(_PAUSE_BODY)
         reason = Failure(RequestDropped("an earlier response closed the connection"))
         for later in reversed(dropped):
             later._lose(reason)
@@ -609,7 +639,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._error_status = error.status
         else:
             self._reading = None
-            self._read_pauses.discard(ReadPause.BODY)
+            self._read_pauses.discard(_PAUSE_BODY)
             self._body_paused_by = None
             fresh = slot.is_fresh()
             slot._lose_body(Failure(error))
@@ -621,7 +651,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def _header_timed_out(self) -> None:
         self._header_call = None
-        if self._state is not ChannelState.OPEN or self._reading is not None:
+        if self._state is not _ST_OPEN or self._reading is not None:
             return
         self._log.info("request head too slow from {peer}", peer=self.getPeer())
         self.setReadPersistent(False)
@@ -633,7 +663,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
     def _transport_open(self) -> _Transport | None:
         """The transport, unless it was asked to close (or is gone)."""
         state = self._state
-        if state is ChannelState.CLOSING or state is ChannelState.CLOSED:
+        if state is _ST_CLOSING or state is _ST_CLOSED:
             return None
         return self._t
 
@@ -658,13 +688,13 @@ class HTTPChannel(Protocol, TimeoutMixin):
     def _pause_body(self, slot: ChannelSlot) -> None:
         if self._reading is slot and self._body_paused_by is None:
             self._body_paused_by = slot
-            self._pause_reading(ReadPause.BODY)
+            self._pause_reading(_PAUSE_BODY)
             self._update_idle_timer()
 
     def _resume_body(self, slot: ChannelSlot) -> None:
         if self._body_paused_by is slot:
             self._body_paused_by = None
-            self._resume_reading(ReadPause.BODY)
+            self._resume_reading(_PAUSE_BODY)
             self._update_idle_timer()
 
     # -- writing ---------------------------------------------------------------
@@ -694,9 +724,13 @@ class HTTPChannel(Protocol, TimeoutMixin):
             else:
                 backlog.popleft()
             transport.write(data)
-        if not backlog and self._close_write_when_drained:
-            self._close_write_when_drained = False
-            self._close_write()
+        if not backlog:
+            if self._close_write_when_drained:
+                self._close_write_when_drained = False
+                self._close_write()
+            elif self._close_when_drained:
+                self._close_when_drained = False
+                self._close()
 
     def _is_output_blocked(self) -> bool:
         return self._transport_paused or bool(self._backlog)
@@ -730,7 +764,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         slots = self._slots
         if not slots or slots[0] is not slot:
             raise RuntimeError("bug: only the head of the pipeline can finish")
-        while slots and slots[0].is_done():
+        while slots and slots[0]._state is _SLOT_DONE:
             front = slots.popleft()
             front._mark_sent()
             if not front.is_persistent():
@@ -738,27 +772,44 @@ class HTTPChannel(Protocol, TimeoutMixin):
                 break
             if slots:
                 slots[0]._promote()
-        if ReadPause.PIPELINE in self._read_pauses and len(slots) < self.maxPipeline:
-            self._resume_reading(ReadPause.PIPELINE)
+        pauses = self._read_pauses
+        if pauses and _PAUSE_PIPELINE in pauses and len(slots) < self.maxPipeline:
+            self._resume_reading(_PAUSE_PIPELINE)
         self._update_idle_timer()
-        self._maybe_finish()
+        if self._state is _ST_DRAINING:
+            self._maybe_finish()
 
     def _maybe_finish(self) -> None:
         """Close once no request will be read and no response is owed."""
-        if self._state is not ChannelState.DRAINING or self._slots:
+        if self._state is not _ST_DRAINING or self._slots or self._close_when_drained:
             return
         reading = self._reading
         if reading is not None:
             self._reading = None
-            reading._lose(Failure(ConnectionDone("closing after the response")))
+            if not reading.is_settled():
+                reading._lose(Failure(ConnectionDone("closing after the response")))
         status = self._error_status
         if status is not None:
             self._error_status = None
             self._send(
                 error_response(status, self.date_value(), self.server_header, HTTP_1_1)
             )
-        if self._peer_closed:
-            self._close()
+        if self._peer_closed or (
+            # The client announced the close, its last request was read to
+            # the end and nothing else arrived: no unread input can turn the
+            # close into a reset, so lingering would only cost a round trip
+            # (RFC 9112, section 9.6).
+            status is None
+            and self._client_closing
+            and (reading is None or reading._body_done)
+            and self._parser is not None
+            and not self._parser.buffered_bytes
+        ):
+            if self._backlog:
+                # Close once the response is written, never cut it short.
+                self._close_when_drained = True
+            else:
+                self._close()
         else:
             self.lingeringClose()
 
@@ -770,7 +821,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         ``linger_timeout``, or once ``max_linger_bytes`` were discarded. Over TLS
         or a transport without half-close, it simply closes after writing.
         """
-        self._advance(ChannelInput.LINGER)
+        self._advance(_IN_LINGER)
         if self._read_pauses:
             self._read_pauses.clear()
             transport = self._t
@@ -782,7 +833,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._close_write()
 
     def _close_write(self) -> None:
-        if self._state is not ChannelState.LINGERING:
+        if self._state is not _ST_LINGERING:
             return
         transport = self._t
         if self._half_closeable and transport is not None:
@@ -796,10 +847,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def _close(self) -> None:
         """Close the transport once its buffer is written (abort if stuck)."""
-        if self._state is ChannelState.CLOSED:
+        if self._state is _ST_CLOSED:
             return
-        previous = self._advance(ChannelInput.CLOSE)
-        if previous is ChannelState.CLOSING:
+        previous = self._advance(_IN_CLOSE)
+        if previous is _ST_CLOSING:
             return
         transport = self._t
         assert transport is not None
@@ -808,21 +859,20 @@ class HTTPChannel(Protocol, TimeoutMixin):
             transport.abortConnection()
             return
         transport.loseConnection()
-        if self._state is ChannelState.CLOSING and self._abort_call is None:
-            self._abort_call = self.callLater(self.abort_timeout, self._abort)
-
-    def _abort(self) -> None:
-        self._abort_call = None
-        transport = self._t
-        if transport is not None and self._state is ChannelState.CLOSING:
-            transport.abortConnection()
+        if self._state is _ST_CLOSING:
+            # The idle timer becomes the abort timer (no progress resets it
+            # from now on). A new call, not a reset: moving a reactor's timer
+            # sooner searches its whole heap.
+            self._idle_on = True
+            self.setTimeout(None)
+            self.setTimeout(self.abort_timeout)
 
     # -- timeouts --------------------------------------------------------------
 
     def _update_idle_timer(self) -> None:
         """Run the idle timer only while waiting on the peer, not on a handler."""
         state = self._state
-        if state is not ChannelState.OPEN and state is not ChannelState.DRAINING:
+        if state is not _ST_OPEN and state is not _ST_DRAINING:
             return
         want = (
             not self._slots
@@ -849,7 +899,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
                 if self._is_output_blocked():
                     transport = self._t
                     assert transport is not None
-                    self._advance(ChannelInput.CLOSE)
+                    self._advance(_IN_CLOSE)
                     transport.abortConnection()
                     return
                 reason = Failure(TimeoutError("no progress from the client"))
@@ -878,13 +928,17 @@ class HTTPChannel(Protocol, TimeoutMixin):
         try:
             method(*args)
         except Exception:
-            self._log.failure("exchange failed: {method!r}", method=method)
-            transport = self._t
-            if transport is not None and self._state is not ChannelState.CLOSED:
-                self._slots.clear()
-                if self._state is not ChannelState.CLOSING:
-                    self._advance(ChannelInput.CLOSE)
-                transport.abortConnection()
+            self._exchange_failed(method)
+
+    def _exchange_failed(self, method: Callable[..., object]) -> None:
+        """Log the exception being handled, raised by ``method``; abort."""
+        self._log.failure("exchange failed: {method!r}", method=method)
+        transport = self._t
+        if transport is not None and self._state is not _ST_CLOSED:
+            self._slots.clear()
+            if self._state is not _ST_CLOSING:
+                self._advance(_IN_CLOSE)
+            transport.abortConnection()
 
 
 class _NoHandler:

@@ -138,7 +138,7 @@ class EchoExchange:
 
 def echo_exchange_factory(access_log: AccessLog | None = None) -> ExchangeFactory:
     """
-    Return an ``exchangeFactory`` for `HTTPChannel` that builds `EchoExchange`.
+    Return an ``exchangeFactory`` for `HTTPChannel` that builds ``EchoExchange``.
 
     Args:
         access_log: Where each response is logged, or ``None`` for no log.

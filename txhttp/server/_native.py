@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 
 from txhttp._wire import Fields, RequestHead
 from txhttp.server._exchange import ExchangeFactory, ResponseSlot
-from txhttp.server._slot import reason_for
+from txhttp.server._slot import REASONS, reason_for
 
 _log = Logger()
 
@@ -93,7 +93,6 @@ class Request:
         method: The method token as received, e.g. ``b"GET"``.
         target: The request-target as received.
         version: ``b"HTTP/1.1"`` or ``b"HTTP/1.0"``.
-        headers: The header fields (``Headers``).
     """
 
     __slots__ = (
@@ -102,13 +101,14 @@ class Request:
         "_complete",
         "_discard",
         "_failure",
+        "_head",
+        "_headers",
         "_path",
         "_paused",
         "_query",
         "_slot",
         "_trailers",
         "_waiters",
-        "headers",
         "method",
         "target",
         "version",
@@ -118,22 +118,32 @@ class Request:
         self.method = head.method
         self.target = head.target
         self.version = head.version
-        self.headers = Headers(head.fields)
+        self._head = head
+        self._headers: Headers | None = None
         self._slot = slot
         self._path: bytes | None = None
         self._query: dict[bytes, list[bytes]] | None = None
-        self._chunks: deque[bytes] = deque()
+        # Made on first use: most requests have no body to queue.
+        self._chunks: deque[bytes] | None = None
         self._buffered = 0
         self._complete = False
         self._failure: Failure | None = None
         self._trailers: Fields = ()
-        self._waiters: deque[Deferred[bytes]] = deque()
+        self._waiters: deque[Deferred[bytes]] | None = None
         self._paused = False
         self._discard = False
 
     @property
+    def headers(self) -> Headers:
+        """The header fields, in received order (``Headers``)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(self._head.fields)
+        return headers
+
+    @property
     def path(self) -> bytes:
-        """The path of the target, without the query (``*`` for OPTIONS *)."""
+        """The path of the target, without the query (``*`` for ``OPTIONS *``)."""
         path = self._path
         if path is None:
             target = self.target
@@ -157,7 +167,7 @@ class Request:
     @property
     def host(self) -> bytes | None:
         """The Host field value (``None`` only for HTTP/1.0 without one)."""
-        return self._slot.head.host
+        return self._head.host
 
     @property
     def peer(self) -> IAddress:
@@ -204,7 +214,10 @@ class Request:
         if self._complete:
             return succeed(b"")
         waiter: Deferred[bytes] = Deferred()
-        self._waiters.append(waiter)
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = deque()
+        waiters.append(waiter)
         return waiter
 
     def read(self) -> Deferred[bytes]:
@@ -239,7 +252,10 @@ class Request:
         if waiters:
             waiters.popleft().callback(data)
             return
-        self._chunks.append(data)
+        chunks = self._chunks
+        if chunks is None:
+            chunks = self._chunks = deque()
+        chunks.append(data)
         self._buffered += len(data)
         if not self._paused and self._buffered > BODY_HIGH_WATER_BYTES:
             self._paused = True
@@ -264,7 +280,7 @@ class Request:
         """The response is done without the body: drop what comes."""
         if not self._waiters:
             self._discard = True
-            self._chunks.clear()
+            self._chunks = None
             self._buffered = 0
             if self._paused:
                 self._paused = False
@@ -327,7 +343,7 @@ class Response:
         self._started = False
         self._finished = False
         self._outcome: bool | None = None
-        self._done_waiters: list[Deferred[bool]] = []
+        self._done_waiters: list[Deferred[bool]] | None = None
         self._warned = False
 
     def set_header(self, name: bytes, value: bytes) -> None:
@@ -399,14 +415,19 @@ class Response:
         """
         if self._finished:
             raise RuntimeError("finish called twice")
-        if self._gone():
+        slot = self._slot
+        if not slot.is_connected():
+            self._gone()
             self._finished = True
             return
-        slot = self._slot
         if not self._started and not trailers:
             self._started = True
             self._finished = True
-            slot.finish_with_body(self.status, self._reason(), self.headers, data)
+            status = self.status
+            reason = self.reason
+            if reason is None:
+                reason = REASONS.get(status, b"")
+            slot.finish_with_body(status, reason, self.headers, data)
         else:
             if not self._started:
                 slot.write_head(self.status, self._reason(), self.headers)
@@ -428,7 +449,10 @@ class Response:
         if outcome is not None:
             return succeed(outcome)
         waiter: Deferred[bool] = Deferred()
-        self._done_waiters.append(waiter)
+        if self._done_waiters is None:
+            self._done_waiters = [waiter]
+        else:
+            self._done_waiters.append(waiter)
         return waiter
 
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
@@ -443,9 +467,10 @@ class Response:
         if self._outcome is not None:
             return
         self._outcome = outcome
-        waiters, self._done_waiters = self._done_waiters, []
-        for waiter in waiters:
-            waiter.callback(outcome)
+        waiters, self._done_waiters = self._done_waiters, None
+        if waiters is not None:
+            for waiter in waiters:
+                waiter.callback(outcome)
 
     def _fail(self, failure: Failure) -> None:
         """The handler failed: answer 500 if possible, else cut the response."""
@@ -525,11 +550,22 @@ class NativeExchange:
 
     def body_complete(self, trailers: Fields) -> None:
         """The body is complete."""
-        self.request._body_complete(trailers)
+        request = self.request
+        if request._waiters:
+            request._body_complete(trailers)
+        else:
+            # Nobody is waiting (the common case): just record it.
+            request._complete = True
+            request._trailers = trailers
 
     def response_sent(self) -> None:
         """Fire ``Response.when_done`` with ``True``."""
-        self.response._settle(True)
+        response = self.response
+        if response._done_waiters is None and response._outcome is None:
+            # Nobody is waiting (the common case): just record it.
+            response._outcome = True
+        else:
+            response._settle(True)
 
     def connection_lost(self, reason: Failure) -> None:
         """Fail pending body reads; fire ``Response.when_done`` with ``False``."""

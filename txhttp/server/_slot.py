@@ -8,7 +8,10 @@ framing of native responses (RFC 9112, section 6), sends ``100 Continue`` when
 the body is wanted, and relays flow control between the channel and the
 response's producer. The slot and ``HTTPChannel`` are one unit split in two
 modules: the slot calls the channel's underscore methods, and nothing else
-may. Serialization goes through ``txhttp._wire``; no bytes are framed by hand.
+may. Serialization goes through ``txhttp._wire``: a response head is joined
+directly only when its status line, field names and field values were each
+already produced or accepted by the wire core's serializer (small bounded
+caches), so nothing unvalidated reaches the wire.
 """
 
 from __future__ import annotations
@@ -117,25 +120,38 @@ class SlotInput(Enum):
     LOSE = auto()
 
 
+# Enum members as plain globals: reading one through its class costs about
+# ten times as much on Python 3.11, and the hot paths read many.
+_BODY_NONE: Final = BodyKind.NONE
+_IN_ABORT: Final = SlotInput.ABORT
+_IN_FINISH: Final = SlotInput.FINISH
+_IN_LOSE: Final = SlotInput.LOSE
+_IN_SEND: Final = SlotInput.SEND
+_IN_WRITE_HEAD: Final = SlotInput.WRITE_HEAD
+_IN_WRITE_RAW: Final = SlotInput.WRITE_RAW
+_ST_DONE: Final = SlotState.DONE
+_ST_FRESH: Final = SlotState.FRESH
+_ST_LOST: Final = SlotState.LOST
+_ST_RAW: Final = SlotState.RAW
+_ST_SENT: Final = SlotState.SENT
+_ST_STREAMING: Final = SlotState.STREAMING
+
+
 _TRANSITIONS: Final[dict[tuple[SlotState, SlotInput], SlotState]] = {
-    (SlotState.FRESH, SlotInput.WRITE_RAW): SlotState.RAW,
-    (SlotState.RAW, SlotInput.WRITE_RAW): SlotState.RAW,
-    (SlotState.FRESH, SlotInput.WRITE_HEAD): SlotState.STREAMING,
-    (SlotState.FRESH, SlotInput.FINISH): SlotState.DONE,
-    (SlotState.RAW, SlotInput.FINISH): SlotState.DONE,
-    (SlotState.STREAMING, SlotInput.FINISH): SlotState.DONE,
-    (SlotState.FRESH, SlotInput.ABORT): SlotState.DONE,
-    (SlotState.RAW, SlotInput.ABORT): SlotState.DONE,
-    (SlotState.STREAMING, SlotInput.ABORT): SlotState.DONE,
-    (SlotState.DONE, SlotInput.ABORT): SlotState.DONE,
-    (SlotState.DONE, SlotInput.SEND): SlotState.SENT,
+    (_ST_FRESH, _IN_WRITE_RAW): _ST_RAW,
+    (_ST_RAW, _IN_WRITE_RAW): _ST_RAW,
+    (_ST_FRESH, _IN_WRITE_HEAD): _ST_STREAMING,
+    (_ST_FRESH, _IN_FINISH): _ST_DONE,
+    (_ST_RAW, _IN_FINISH): _ST_DONE,
+    (_ST_STREAMING, _IN_FINISH): _ST_DONE,
+    (_ST_FRESH, _IN_ABORT): _ST_DONE,
+    (_ST_RAW, _IN_ABORT): _ST_DONE,
+    (_ST_STREAMING, _IN_ABORT): _ST_DONE,
+    (_ST_DONE, _IN_ABORT): _ST_DONE,
+    (_ST_DONE, _IN_SEND): _ST_SENT,
     # Losing the connection is final, and harmless once everything is sent.
-    **{
-        (state, SlotInput.LOSE): SlotState.LOST
-        for state in SlotState
-        if state is not SlotState.SENT
-    },
-    (SlotState.SENT, SlotInput.LOSE): SlotState.SENT,
+    **{(state, _IN_LOSE): _ST_LOST for state in SlotState if state is not _ST_SENT},
+    (_ST_SENT, _IN_LOSE): _ST_SENT,
 }
 """The legal moves of a slot; anything else is a bug in the caller."""
 
@@ -181,7 +197,7 @@ class ChannelSlot:
         self.status: int | None = None
         """The status of the response once its head is written (framed only)."""
         self._channel = channel
-        self._state = SlotState.FRESH
+        self._state = _ST_FRESH
         self._at_front = False
         self._buffer: list[bytes] = []
         self._buffered_bytes = 0
@@ -195,7 +211,7 @@ class ChannelSlot:
         self._pulling = False
         self._pull_again = False
         self._body_wanted = False
-        self._body_done = head.framing.kind is BodyKind.NONE
+        self._body_done = head.framing.kind is _BODY_NONE
         self._lost_notified = False
         self._reported_late_write = False
 
@@ -229,29 +245,33 @@ class ChannelSlot:
 
     def is_connected(self) -> bool:
         """Whether writes can still reach the client."""
-        return not self._lost_notified and self._state is not SlotState.LOST
+        return not self._lost_notified and self._state is not _ST_LOST
 
     def is_fresh(self) -> bool:
         """Whether nothing was written for this response yet."""
-        return self._state is SlotState.FRESH and not self._lost_notified
+        return self._state is _ST_FRESH and not self._lost_notified
 
     def is_last_request(self) -> bool:
         """Whether the connection closes after this response (so far)."""
         return not self._persistent or self._channel.isLastRequest(self)
 
+    def is_settled(self) -> bool:
+        """Whether the whole response was sent and the whole body read."""
+        return self._state is _ST_SENT and self._body_done
+
     def is_done(self) -> bool:
         """Whether the response is complete (written or not)."""
-        return self._state is SlotState.DONE
+        return self._state is _ST_DONE
 
     # -- raw output --------------------------------------------------------
 
     def write(self, data: bytes) -> None:
         """Write raw bytes (head and framed body) for this response."""
         state = self._state
-        if state is SlotState.LOST or self._lost_notified:
+        if state is _ST_LOST or self._lost_notified:
             return
-        if state is not SlotState.RAW:
-            self._advance(SlotInput.WRITE_RAW)
+        if state is not _ST_RAW:
+            self._advance(_IN_WRITE_RAW)
         if data:
             self._output(data)
 
@@ -261,7 +281,7 @@ class ChannelSlot:
 
     def finish_raw(self, persistent: bool) -> None:
         """End a raw response; ``persistent`` says whether it was delimited."""
-        if self._state is SlotState.LOST or self._lost_notified:
+        if self._state is _ST_LOST or self._lost_notified:
             return
         if not persistent:
             self._persistent = False
@@ -269,24 +289,44 @@ class ChannelSlot:
 
     # -- framed output -----------------------------------------------------
 
-    def _frame(
-        self, status: int, fields: Sequence[tuple[bytes, bytes]], length: int | None
-    ) -> list[tuple[bytes, bytes]]:
+    def _head(
+        self,
+        status: int,
+        reason: bytes,
+        fields: Sequence[tuple[bytes, bytes]],
+        length: int | None,
+    ) -> bytes:
         """
-        Decide the framing of a native response; return the fields to send.
+        Decide the framing of a native response; return its serialized head.
 
-        ``length`` is the whole body's size when it is known up front.
+        ``length`` is the whole body's size when it is known up front. Field
+        names and values the wire core already accepted are joined without
+        validating them again (see ``_VALID_NAMES``); anything new, and any
+        Content-Length set by the handler, goes through
+        ``serialize_response_head``.
         """
         if status < 200:
             raise ValueError(f"interim status {status} cannot be a final response")
+        if type(fields) is not list and type(fields) is not tuple:
+            fields = list(fields)  # Read twice below (slow path).
         head = self.head
-        out = list(fields)
+        parts: list[bytes] = []
+        known = type(status) is int and type(reason) is bytes
+        names = _VALID_NAMES
+        values = _VALID_VALUES
         has_date = has_server = False
         declared: int | None = None
         for name, value in fields:
+            if known:
+                try:
+                    known = name in names and value in values
+                except TypeError:  # Unhashable (bytearray): the slow path.
+                    known = False
+                parts += (name, b": ", value, b"\r\n")
             if len(name) in _SPECIAL_NAME_LENGTHS:
                 lowered = name.lower()
                 if lowered == b"content-length":
+                    known = False  # Consistency is checked by the wire core.
                     try:
                         declared = int(value)
                     except ValueError:
@@ -305,55 +345,75 @@ class ChannelSlot:
                 elif lowered == b"server":
                     has_server = True
         channel = self._channel
+        # Fields of our own: their names and values are valid by construction
+        # (the Server value is checked like a handler's).
+        extra: list[tuple[bytes, bytes]] = []
         if not has_date:
-            out.append((b"Date", channel.date_value()))
-        if not has_server and channel.server_header is not None:
-            out.append((b"Server", channel.server_header))
+            cache = channel.date_cache
+            date = cache.value() if cache is not None else channel.date_value()
+            extra.append((b"Date", date))
+        server = None if has_server else channel.server_header
+        if server is not None:
+            if known and server not in values:
+                known = False
+            extra.append((b"Server", server))
         if head.method == b"HEAD" or status in _NO_CONTENT_STATUSES:
             self._no_body = True
             if declared is None and length is not None and status == 200:
-                out.append((b"Content-Length", b"%d" % length))
+                extra.append((b"Content-Length", b"%d" % length))
         elif declared is not None:
             self._remaining = declared
         elif length is not None:
-            out.append((b"Content-Length", b"%d" % length))
+            extra.append((b"Content-Length", b"%d" % length))
             self._remaining = length
         elif head.version == HTTP_1_0:
             # No length and no chunked coding in HTTP/1.0: the close ends it.
             self._persistent = False
         else:
-            out.append((b"Transfer-Encoding", b"chunked"))
+            extra.append((b"Transfer-Encoding", b"chunked"))
             self._chunked = True
         if self._persistent and channel.isLastRequest(self):
             self._persistent = False
         if not self._persistent:
-            out.append((b"Connection", b"close"))
+            extra.append((b"Connection", b"close"))
             channel.dropQueuedRequests(self)
         elif head.version == HTTP_1_0:
-            out.append((b"Connection", b"keep-alive"))
+            extra.append((b"Connection", b"keep-alive"))
         self.status = status
-        return out
+        if known:
+            line = _STATUS_LINES.get((status, reason))
+            if line is not None:
+                for name, value in extra:
+                    parts += (name, b": ", value, b"\r\n")
+                parts.append(b"\r\n")
+                return line + b"".join(parts)
+        framed = list(fields)
+        framed += extra
+        data = serialize_response_head(status, reason, framed)
+        _remember(status, reason, fields, data)
+        if server is not None:
+            _remember(status, reason, ((b"Server", server),), data)
+        return data
 
     def write_head(
         self, status: int, reason: bytes, fields: Sequence[tuple[bytes, bytes]]
     ) -> None:
         """Write the status line and header fields (framing chosen here)."""
         state = self._state
-        if state is SlotState.LOST or self._lost_notified:
+        if state is _ST_LOST or self._lost_notified:
             return
-        if state is not SlotState.FRESH:
+        if state is not _ST_FRESH:
             raise RuntimeError(f"response head already written (state {state.name})")
-        framed = self._frame(status, fields, None)
-        data = serialize_response_head(status, reason, framed)
-        self._advance(SlotInput.WRITE_HEAD)
+        data = self._head(status, reason, fields, None)
+        self._advance(_IN_WRITE_HEAD)
         self._output(data)
 
     def write_body(self, data: bytes) -> None:
         """Write body bytes, framed as the head decided."""
         state = self._state
-        if state is SlotState.LOST or self._lost_notified or not data or self._no_body:
+        if state is _ST_LOST or self._lost_notified or not data or self._no_body:
             return
-        if state is not SlotState.STREAMING:
+        if state is not _ST_STREAMING:
             raise RuntimeError(f"write_body before write_head (state {state.name})")
         remaining = self._remaining
         if remaining is not None:
@@ -370,9 +430,9 @@ class ChannelSlot:
     def finish(self, trailers: Fields = ()) -> None:
         """End a framed response; ``trailers`` go out only when chunked."""
         state = self._state
-        if state is SlotState.LOST or self._lost_notified:
+        if state is _ST_LOST or self._lost_notified:
             return
-        if state is not SlotState.STREAMING:
+        if state is not _ST_STREAMING:
             raise RuntimeError(f"finish before write_head (state {state.name})")
         if self._chunked:
             self._output(encode_last_chunk(trailers))
@@ -394,18 +454,17 @@ class ChannelSlot:
     ) -> None:
         """Write a whole response with a Content-Length in one transport write."""
         state = self._state
-        if state is SlotState.LOST or self._lost_notified:
+        if state is _ST_LOST or self._lost_notified:
             return
-        if state is not SlotState.FRESH:
+        if state is not _ST_FRESH:
             raise RuntimeError(f"response head already written (state {state.name})")
-        framed = self._frame(status, fields, len(body))
-        data = serialize_response_head(status, reason, framed)
+        data = self._head(status, reason, fields, len(body))
         if self._remaining is not None and self._remaining != len(body):
             raise LocalProtocolError(
                 f"body of {len(body)} bytes does not match its Content-Length "
                 f"{self._remaining}"
             )
-        self._advance(SlotInput.WRITE_HEAD)
+        self._advance(_IN_WRITE_HEAD)
         if self._no_body:
             self._output(data)
         elif len(body) <= _JOIN_BODY_BYTES:
@@ -418,13 +477,13 @@ class ChannelSlot:
 
     def write_error(self, status: int) -> None:
         """Answer with a plain-text error that closes the connection."""
-        if self._state is not SlotState.FRESH:
+        if self._state is not _ST_FRESH:
             raise RuntimeError(f"bug: error response in state {self._state.name}")
         channel = self._channel
         self._persistent = False
         channel.dropQueuedRequests(self)
         self.status = status
-        self._advance(SlotInput.WRITE_RAW)
+        self._advance(_IN_WRITE_RAW)
         self._output(
             error_response(
                 status, channel.date_value(), channel.server_header, self.head.version
@@ -435,16 +494,26 @@ class ChannelSlot:
     def abort(self) -> None:
         """Give up on this response: close the connection once it is its turn."""
         state = self._state
-        if state is SlotState.LOST or state is SlotState.SENT:
+        if state is _ST_LOST or state is _ST_SENT:
             return
         self._persistent = False
-        self._complete(SlotInput.ABORT)
+        self._complete(_IN_ABORT)
 
     # -- internals shared with the channel ---------------------------------
 
     def _output(self, data: bytes) -> None:
         if self._at_front:
-            self._channel._send(data)
+            channel = self._channel
+            transport = channel._t
+            if (
+                transport is not None
+                and not channel._transport_paused
+                and not channel._backlog
+                and len(data) <= channel.write_piece_bytes
+            ):
+                transport.write(data)
+            else:
+                channel._send(data)
         else:
             self._buffer.append(data)
             self._buffered_bytes += len(data)
@@ -452,7 +521,7 @@ class ChannelSlot:
         if self._producer is not None and not self._streaming:
             self._pull()
 
-    def _complete(self, event: SlotInput = SlotInput.FINISH) -> None:
+    def _complete(self, event: SlotInput = _IN_FINISH) -> None:
         if (
             not self._body_done
             and not self._body_wanted
@@ -466,7 +535,7 @@ class ChannelSlot:
         previous = self._advance(event)
         if not self._persistent:
             self._channel.dropQueuedRequests(self)
-        if self._at_front and previous is not SlotState.DONE:
+        if self._at_front and previous is not _ST_DONE:
             self._channel.requestWriteFinished(self)
 
     def _promote(self) -> None:
@@ -481,10 +550,13 @@ class ChannelSlot:
         self._sync_producer()
 
     def _mark_sent(self) -> None:
-        self._advance(SlotInput.SEND)
+        self._advance(_IN_SEND)
         exchange = self.exchange
         if exchange is not None:
-            self._channel._call_exchange(exchange.response_sent)
+            try:
+                exchange.response_sent()
+            except Exception:
+                self._channel._exchange_failed(exchange.response_sent)
 
     def is_persistent(self) -> bool:
         """Whether the connection may carry another request after this one."""
@@ -494,7 +566,10 @@ class ChannelSlot:
         self._body_done = True
         exchange = self.exchange
         if exchange is not None and not self._lost_notified:
-            self._channel._call_exchange(exchange.body_complete, trailers)
+            try:
+                exchange.body_complete(trailers)
+            except Exception:
+                self._channel._exchange_failed(exchange.body_complete)
 
     def _lose_body(self, reason: Failure) -> None:
         """The body broke: tell the exchange; the channel answers for it."""
@@ -507,9 +582,9 @@ class ChannelSlot:
 
     def _lose(self, reason: Failure) -> None:
         """The connection went away, or this request was dropped or broken."""
-        self._advance(SlotInput.LOSE)
+        self._advance(_IN_LOSE)
         producer = self._producer
-        if producer is not None and self._state is SlotState.LOST:
+        if producer is not None and self._state is _ST_LOST:
             self._producer = None
             self._channel._call_exchange(producer.stopProducing)
         if self._buffer:
@@ -518,7 +593,7 @@ class ChannelSlot:
             self._buffered_bytes = 0
         if self._lost_notified:
             return
-        if self._state is SlotState.SENT and self._body_done:
+        if self._state is _ST_SENT and self._body_done:
             return
         self._lost_notified = True
         exchange = self.exchange
@@ -535,7 +610,7 @@ class ChannelSlot:
         if (
             self.head.expect_continue
             and not self._body_done
-            and self._state is SlotState.FRESH
+            and self._state is _ST_FRESH
         ):
             self._output(continue_head())
 
@@ -555,7 +630,7 @@ class ChannelSlot:
             raise RuntimeError(
                 f"cannot register {producer!r}: {self._producer!r} is still registered"
             )
-        if self._state is SlotState.LOST:
+        if self._state is _ST_LOST:
             producer.stopProducing()
             return
         self._producer = producer
@@ -605,8 +680,8 @@ class ChannelSlot:
                     producer is None
                     or self._streaming
                     or self._is_blocked()
-                    or self._state is SlotState.LOST
-                    or self._state is SlotState.DONE
+                    or self._state is _ST_LOST
+                    or self._state is _ST_DONE
                 ):
                     break
                 self._pull_again = False
@@ -624,4 +699,53 @@ _SPECIAL_NAME_LENGTHS: Final = frozenset(
 """Lengths of the field names the slot looks at, to skip the others quickly."""
 
 _JOIN_BODY_BYTES: Final = 16 * 1024
+
+_VALID_NAMES: Final[set[bytes]] = set()
+"""Field names the wire core accepted in a response head we sent."""
+_VALID_VALUES: Final[set[bytes]] = set()
+"""Field values the wire core accepted in a response head we sent.
+
+Validity of a name (a token) and of a value (no CR, LF, NUL, other controls
+or surrounding whitespace) are independent of each other, so a head made
+only of known names and values needs no second look (RFC 9110, section 5)."""
+_STATUS_LINES: Final[dict[tuple[int, bytes], bytes]] = {}
+"""Status lines the wire core produced, by status code and reason."""
+
+MAX_VALIDATION_CACHE: Final = 1024
+"""Entries kept in each of the caches above; a full cache is emptied."""
+MAX_CACHED_VALUE_BYTES: Final = 256
+"""Longer field values are validated every time, not remembered."""
+
+
+def _remember(
+    status: int,
+    reason: bytes,
+    fields: Sequence[tuple[bytes, bytes]],
+    data: bytes,
+) -> None:
+    """``data`` came out of the wire core: remember what it accepted."""
+    if type(status) is not int or type(reason) is not bytes:
+        return
+    lines = _STATUS_LINES
+    if (status, reason) not in lines:
+        if len(lines) >= MAX_VALIDATION_CACHE:
+            lines.clear()
+        lines[status, reason] = data[: data.index(b"\r\n") + 2]
+    names = _VALID_NAMES
+    values = _VALID_VALUES
+    for name, value in fields:
+        if type(name) is bytes and name not in names:
+            if len(names) >= MAX_VALIDATION_CACHE:
+                names.clear()
+            names.add(name)
+        if (
+            type(value) is bytes
+            and len(value) <= MAX_CACHED_VALUE_BYTES
+            and value not in values
+        ):
+            if len(values) >= MAX_VALIDATION_CACHE:
+                values.clear()
+            values.add(value)
+
+
 """Bodies up to this size are joined to their head for a single write."""

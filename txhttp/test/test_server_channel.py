@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from txhttp._wire import LocalProtocolError, serialize_response_head
 from txhttp.server import ChannelState, HTTPChannel, RequestDropped
 from txhttp.server._channel import _TRANSITIONS, ChannelInput
 from txhttp.server._date import DateCache
@@ -347,12 +348,18 @@ class FlowControlTests(SynchronousTestCase):
         self.assertEqual(parse_responses(transport.value())[0].body, b"x" * 35)
 
 
+def respond_closing(exchange: RecordingExchange) -> None:
+    """A start hook answering ``200`` with a response that closes."""
+    exchange.slot.finish_with_body(200, b"OK", [(b"Connection", b"close")], b"ok")
+
+
 class LingeringCloseTests(SynchronousTestCase):
     """Close gently after a final response."""
 
     def closed_channel(self) -> tuple[HTTPChannel, HalfCloseTransport, Clock]:
-        channel, transport, clock, _rec = make_channel(Recorder(respond_at_once))
-        channel.dataReceived(get(b"/", b"Connection: close"))
+        channel, transport, clock, _rec = make_channel(Recorder(respond_closing))
+        # The client may still send: the close is the server's choice.
+        channel.dataReceived(get(b"/"))
         assert isinstance(transport, HalfCloseTransport)
         self.assertTrue(transport.write_closed)
         self.assertFalse(transport.disconnecting)
@@ -383,6 +390,51 @@ class LingeringCloseTests(SynchronousTestCase):
         """Discarding more than max_linger_bytes closes at once."""
         channel, transport, _clock = self.closed_channel()
         channel.dataReceived(b"x" * (channel.max_linger_bytes + 1))
+        self.assertTrue(transport.disconnecting)
+
+    def test_client_close_closes_directly(self) -> None:
+        """A client that asked for the close, fully read, is closed at once."""
+        channel, transport, _clock, _rec = make_channel(Recorder(respond_at_once))
+        channel.dataReceived(get(b"/", b"Connection: close"))
+        self.assertEqual(parse_responses(transport.value())[0].status, 200)
+        self.assertFalse(transport.write_closed)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(channel.state, ChannelState.CLOSING)
+
+    def test_http10_close_closes_directly(self) -> None:
+        """An HTTP/1.0 request without keep-alive is closed at once."""
+        channel, transport, _clock, _rec = make_channel(Recorder(respond_at_once))
+        channel.dataReceived(get(b"/", version=b"HTTP/1.0"))
+        self.assertFalse(transport.write_closed)
+        self.assertTrue(transport.disconnecting)
+
+    def test_client_close_with_extra_input_lingers(self) -> None:
+        """Bytes after a Connection: close request make the close linger."""
+        channel, transport, _clock, _rec = make_channel(Recorder(respond_at_once))
+        channel.dataReceived(get(b"/", b"Connection: close") + b"GET /x")
+        self.assertTrue(transport.write_closed)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(channel.state, ChannelState.LINGERING)
+
+    def test_client_close_with_unread_body_lingers(self) -> None:
+        """A close answered before the body was read lingers."""
+        channel, transport, _clock, _rec = make_channel(Recorder(respond_at_once))
+        channel.dataReceived(
+            b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+            b"Content-Length: 10\r\n\r\n12345"
+        )
+        self.assertTrue(transport.write_closed)
+        self.assertEqual(channel.state, ChannelState.LINGERING)
+
+    def test_client_close_waits_for_backlog(self) -> None:
+        """A direct close waits until a large response is written."""
+        channel, transport, _clock, rec = make_channel(write_piece_bytes=10)
+        channel.dataReceived(get(b"/", b"Connection: close"))
+        channel.pauseProducing()
+        rec.exchanges[0].respond(b"x" * 35)
+        self.assertFalse(transport.disconnecting)
+        channel.resumeProducing()
+        self.assertEqual(parse_responses(transport.value())[0].body, b"x" * 35)
         self.assertTrue(transport.disconnecting)
 
 
@@ -437,3 +489,55 @@ class ErrorTests(SynchronousTestCase):
         channel.dataReceived(get())
         self.assertEqual(parse_responses(transport.value())[0].status, 500)
         self.flushLoggedErrors()
+
+
+class ResponseHeadCacheTests(SynchronousTestCase):
+    """Field names and values are validated once, then joined directly."""
+
+    def respond(self, fields: list[tuple[bytes, bytes]]) -> bytes:
+        channel, transport, _clock, rec = make_channel()
+        channel.dataReceived(get())
+        rec.exchanges[0].slot.finish_with_body(200, b"OK", fields, b"ok")
+        written: bytes = transport.value()
+        return written
+
+    def test_same_bytes_as_the_wire_core(self) -> None:
+        """A head built from known fields equals the wire core's output."""
+        fields = [(b"Content-Type", b"text/plain"), (b"X-A", b"1")]
+        self.respond(fields)
+        written = self.respond(fields)
+        head, _, body = written.partition(b"\r\n\r\n")
+        date = parse_responses(written)[0].header(b"Date")
+        assert date is not None
+        expected = serialize_response_head(
+            200,
+            b"OK",
+            [
+                *fields,
+                (b"Date", date),
+                (b"Server", b"txhttp"),
+                (b"Content-Length", b"2"),
+            ],
+        )
+        self.assertEqual((head + b"\r\n\r\n", body), (expected, b"ok"))
+
+    def test_bad_value_after_good_ones(self) -> None:
+        """A value with CR LF is refused even when its name is known."""
+        self.respond([(b"X-B", b"fine")])
+        self.assertRaises(
+            LocalProtocolError, self.respond, [(b"X-B", b"fine\r\nSet-Cookie: a=b")]
+        )
+
+    def test_bad_name_after_good_values(self) -> None:
+        """A name that is not a token is refused even when its value is known."""
+        self.respond([(b"X-C", b"v")])
+        self.assertRaises(LocalProtocolError, self.respond, [(b"X C", b"v")])
+
+    def test_conflicting_lengths_still_checked(self) -> None:
+        """Handler Content-Length fields are always checked by the wire core."""
+        self.respond([(b"Content-Length", b"2")])
+        self.assertRaises(
+            LocalProtocolError,
+            self.respond,
+            [(b"Content-Length", b"2"), (b"Content-Length", b"3")],
+        )
