@@ -3,7 +3,7 @@ txhttp's HTTP/1.1 client.
 
 Layers, from the wire up: `HTTP11ClientProtocol` (one connection), the
 `HTTPConnectionPool` and `Agent` (provides ``IAgent``), and `HTTPClient`, the
-convenient layer applications use. `HTTPClientConnection` drives the same wire
+convenient layer applications use. ``HTTPClientConnection`` drives the same wire
 core with plain callbacks.
 """
 
@@ -23,7 +23,15 @@ from txhttp.client._breaker import (
 from txhttp.client._bulkhead import Bulkhead, BulkheadSlot
 from txhttp.client._client_response import BodyStream, ClientResponse, JSONValue
 from txhttp.client._config import HTTPClientConfig
+from txhttp.client._connection import (
+    DEFAULT_CALLBACK_CONNECT_TIMEOUT,
+    DEFAULT_CALLBACK_IDLE_TIMEOUT,
+    ConnectionState,
+    HTTPClientConnection,
+)
 from txhttp.client._cookies import BasicAuth, BearerAuth
+from txhttp.client._digest import DigestAuth
+from txhttp.client._dns import CachingHostnameResolver
 from txhttp.client._errors import (
     BodyIdleTimeout,
     CertificateVerificationFailed,
@@ -48,6 +56,7 @@ from txhttp.client._events import (
     FILTER_RESPONSE,
     REQUEST_COMPLETED,
     REQUEST_DISPATCHED,
+    REQUEST_RETRYING,
     REQUEST_TIMED_OUT,
     RESPONSE_RECEIVED,
     RETRIES_EXHAUSTED,
@@ -55,6 +64,7 @@ from txhttp.client._events import (
     FilterEvent,
     RequestCompleted,
     RequestDispatched,
+    RequestRetrying,
     RequestTimedOut,
     ResponseReceived,
     RetriesExhausted,
@@ -88,6 +98,12 @@ from txhttp.client._interceptors import (
     InterceptorChain,
     RequestContext,
     ResponseContext,
+)
+from txhttp.client._lifecycle import (
+    ConnectionFailureReason,
+    HTTPClientLifecycleEventReceiver,
+    LifecycleResponse,
+    TimerToken,
 )
 from txhttp.client._metrics import (
     InMemoryMetricsRecorder,
@@ -128,7 +144,7 @@ from txhttp.client._resilience import (
     TimeoutPolicy,
 )
 from txhttp.client._response import DEFAULT_MAX_BUFFERED_BODY_BYTES, Response
-from txhttp.client._retry import RetryPolicy
+from txhttp.client._retry import RetryPolicy, ScheduledRetry
 from txhttp.client._sse import EventSource, ServerSentEvent, SSEParser
 from txhttp.client._streaming import StreamContext, StreamingResponse
 from txhttp.client._tls import TLSEndpoint, TLSPolicy
@@ -167,6 +183,7 @@ __all__ += [  # resilience, interceptors, events, metrics
     "FILTER_RESPONSE",
     "REQUEST_COMPLETED",
     "REQUEST_DISPATCHED",
+    "REQUEST_RETRYING",
     "REQUEST_TIMED_OUT",
     "RESPONSE_RECEIVED",
     "RETRIES_EXHAUSTED",
@@ -187,6 +204,7 @@ __all__ += [  # resilience, interceptors, events, metrics
     "RequestCompleted",
     "RequestContext",
     "RequestDispatched",
+    "RequestRetrying",
     "RequestTimedOut",
     "ResiliencePipeline",
     "ResponseContext",
@@ -194,6 +212,7 @@ __all__ += [  # resilience, interceptors, events, metrics
     "RetriesExhausted",
     "RetryPolicy",
     "RetryableResponse",
+    "ScheduledRetry",
     "StoppableEvent",
     "TimeoutPolicy",
     "record_request",
@@ -229,7 +248,9 @@ __all__ += [  # HTTPClient: the convenient layer
     "BasicAuth",
     "BearerAuth",
     "BodyStream",
+    "CachingHostnameResolver",
     "ClientResponse",
+    "DigestAuth",
     "EventSource",
     "HTTPClient",
     "HTTPClientConfig",
@@ -256,6 +277,16 @@ __all__ += [  # HTTPClient: the convenient layer
     "validate_positive_int",
     "validate_timeout",
     "validate_url",
+]
+__all__ += [  # the callback-style connection
+    "DEFAULT_CALLBACK_CONNECT_TIMEOUT",
+    "DEFAULT_CALLBACK_IDLE_TIMEOUT",
+    "ConnectionFailureReason",
+    "ConnectionState",
+    "HTTPClientConnection",
+    "HTTPClientLifecycleEventReceiver",
+    "LifecycleResponse",
+    "TimerToken",
 ]
 __all__ += [  # Agent, pool, TLS, proxies
     "DEFAULT_CONNECT_TIMEOUT",

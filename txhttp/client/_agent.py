@@ -225,7 +225,7 @@ class Agent:
             (verification against the system trust store).
         proxy: Send every request through this HTTP proxy (absolute-form for
             http, a ``CONNECT`` tunnel for https; never for UNIX sockets).
-        endpoint_factory: How to reach a host (see `EndpointFactory`);
+        endpoint_factory: How to reach a host (see ``EndpointFactory``);
             default: ``HostnameEndpoint`` for TCP, ``UNIXClientEndpoint`` for
             sockets.
         connect_timeout: Seconds to open a connection: TCP, TLS handshake
@@ -290,7 +290,7 @@ class Agent:
 
         Returns:
             A Deferred firing with the response once its head arrived, or
-            failing with ``SchemeNotSupported``, `LocalProtocolError`
+            failing with ``SchemeNotSupported``, ``LocalProtocolError``
             (invalid method, URL or header), `PoolQueueFull`, a timeout
             (`ConnectTimeout`, `PoolQueueTimeout`, `ResponseHeadTimeout`,
             `TotalTimeout`), a connection error (`TLSHandshakeFailed`,

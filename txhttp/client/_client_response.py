@@ -10,7 +10,10 @@ streaming, NDJSON and SSE). Content codings are undone on the way
 (`ContentDecoder`, with its size and ratio caps).
 
 The body can be consumed once; `content()` caches its result, so it (and
-`text()` / `json()`) may be called again. Nothing here sends requests.
+`text()` / `json()`) may be called again. A response may carry a `Deadline`
+(`HTTPClient` gives each response its request's ``timeout``): reading the
+whole body then fails with `HTTPTimeoutError` once it passes. Nothing here
+sends requests.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import json as _json
 import typing
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from email.message import Message
 from typing import TYPE_CHECKING, Final, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone, ResponseFailed
@@ -42,13 +46,14 @@ from txhttp.client._exceptions import (
     HTTPDecompressionError,
     HTTPResponseTooLargeError,
     HTTPStatusError,
+    HTTPTimeoutError,
 )
 from txhttp.client._url_helpers import extract_json_type
 
 if TYPE_CHECKING:
     from txhttp.client._config import HTTPClientConfig
 
-__all__ = ["ClientResponse", "JSONValue"]
+__all__ = ["ClientResponse", "Deadline", "JSONValue"]
 
 JSONValue = dict[str, "JSONValue"] | list["JSONValue"] | str | int | float | bool | None
 """A decoded JSON document."""
@@ -381,6 +386,36 @@ def _content_type_charset(headers: Headers) -> str | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """
+    When a request's time is up, as a point on a clock.
+
+    Attributes:
+        clock: The time source.
+        at: The clock time (``clock.seconds()``) at which time is up.
+        timeout: The request's timeout in seconds, for error messages.
+    """
+
+    clock: IReactorTime
+    at: float
+    timeout: float
+
+    def remaining(self) -> float:
+        """Seconds left (zero or less once passed)."""
+        return self.at - self.clock.seconds()
+
+    def error(self, method: str, url: str) -> HTTPTimeoutError:
+        """The error of a request whose deadline passed."""
+        return HTTPTimeoutError(
+            f"total timeout of {self.timeout:g} s expired while reading the body",
+            timeout=self.timeout,
+            phase="total",
+            method=method,
+            url=url,
+        )
+
+
 class ClientResponse:
     """
     The response to a request made with `HTTPClient`.
@@ -390,6 +425,8 @@ class ClientResponse:
         url: The URL this response came from (after redirects).
         history: The responses of earlier redirects, oldest first.
         raw: The underlying ``IResponse``.
+        deadline: When reading the whole body must have finished (`content`,
+            `text`, `json`, `raise_for_status`), or ``None``.
     """
 
     def __init__(
@@ -401,8 +438,10 @@ class ClientResponse:
         config: HTTPClientConfig,
         history: Sequence[ClientResponse] = (),
         decompress: bool = True,
+        deadline: Deadline | None = None,
     ) -> None:
         self.raw = raw
+        self.deadline = deadline
         self.method = method
         self.url = url
         self.history: Sequence[ClientResponse] = tuple(history)
@@ -532,8 +571,10 @@ class ClientResponse:
             A Deferred firing with the body, or failing with
             `HTTPResponseTooLargeError` (over the cap: announced by
             ``Content-Length`` or counted while reading, the connection is
-            then aborted), `HTTPDecompressionError` or
-            `HTTPConnectionError`.
+            then aborted), `HTTPDecompressionError`,
+            `HTTPConnectionError` or, once the response's ``deadline``
+            passes, `HTTPTimeoutError` (``phase="total"``; the connection is
+            aborted).
         """
         if self._body is None and self._waiters is None:
             limit = max_bytes or self._config.max_response_body_bytes
@@ -573,6 +614,10 @@ class ClientResponse:
                     url=self.url,
                 )
             )
+        deadline = self.deadline
+        if deadline is not None and deadline.remaining() <= 0:
+            self._abort_unread()
+            return fail(deadline.error(self.method, self.url))
         holder: list[_BodyProtocol] = []
         collector = _Collector(holder, limit)
         protocol = _BodyProtocol(
@@ -580,7 +625,27 @@ class ClientResponse:
         )
         holder.append(protocol)
         self.raw.deliverBody(protocol)
+        if deadline is not None and not collector.deferred.called:
+            self._bound(collector, protocol, deadline)
         return collector.deferred
+
+    def _bound(
+        self, collector: _Collector, protocol: _BodyProtocol, deadline: Deadline
+    ) -> None:
+        """Abort the body read if it has not ended by ``deadline``."""
+
+        def expire() -> None:
+            protocol.stop()
+            collector.failed(deadline.error(self.method, self.url))
+
+        timer = deadline.clock.callLater(deadline.remaining(), expire)
+
+        def finished(result: bytes | Failure) -> bytes | Failure:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        collector.deferred.addBoth(finished)
 
     def _has_codings(self) -> bool:
         return self._decompress and bool(self.headers.getRawHeaders("content-encoding"))
@@ -671,7 +736,9 @@ class ClientResponse:
 
         No total size cap applies (the consumer handles chunks as they come,
         and the transport is paused while it is busy); the decompression
-        ratio cap does. Can be called once, instead of `content`.
+        ratio cap does, and so does the agent's body idle timeout, but not
+        the response's ``deadline`` (a stream may last as long as it keeps
+        moving). Can be called once, instead of `content`.
         """
         self._claim()
         stream = BodyStream()

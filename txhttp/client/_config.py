@@ -42,10 +42,16 @@ DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 """Seconds allowed to open a TCP (and TLS) connection."""
 
 DEFAULT_TIMEOUT: Final = 30.0
-"""Seconds allowed per request, until the response head arrived."""
+"""Seconds allowed per request: redirects, retries, head and body read."""
 
 DEFAULT_DNS_CACHE_TTL: Final = 300.0
-"""Seconds a resolved host name is reused (the agent honours it if it caches)."""
+"""
+Seconds a resolved host name is reused by the default agent's DNS cache
+(``CachingHostnameResolver``); ``None`` in the config turns the cache off.
+"""
+
+DEFAULT_DNS_CACHE_MAX_ENTRIES: Final = 256
+"""Host names the DNS cache holds at once; the oldest answer goes first."""
 
 DEFAULT_MAX_RESPONSE_BODY_BYTES: Final = 10 * 1024 * 1024
 """Largest body read into memory by ``content()``; past it the read fails."""
@@ -80,9 +86,13 @@ class HTTPClientConfig:
         max_keepalive_connections: Idle connections kept per host.
         keepalive_timeout: Seconds before an idle connection is closed.
         connect_timeout: Seconds to connect.
-        timeout: Default per-request timeout in seconds (until the response
-            head); `None` disables it.
-        dns_cache_ttl: Seconds a DNS answer is reused.
+        timeout: Default per-request timeout in seconds, for the whole
+            exchange including reading the body (not streams); `None`
+            disables it.
+        dns_cache_ttl: Seconds a DNS answer is reused by the default agent
+            (each client has its own bounded cache); `None` resolves every
+            new connection's host name. Ignored with an injected ``agent``.
+        dns_cache_max_entries: Host names the DNS cache holds at once.
         force_close: Send ``Connection: close`` and never reuse connections.
         verify_tls: Verify server certificates (turn off only in tests).
         proxy_url: An ``http://`` proxy for every request, or `None`.
@@ -107,7 +117,8 @@ class HTTPClientConfig:
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     timeout: float | None = DEFAULT_TIMEOUT
-    dns_cache_ttl: float = DEFAULT_DNS_CACHE_TTL
+    dns_cache_ttl: float | None = DEFAULT_DNS_CACHE_TTL
+    dns_cache_max_entries: int = DEFAULT_DNS_CACHE_MAX_ENTRIES
     force_close: bool = False
     verify_tls: bool = True
     proxy_url: str | None = None
@@ -131,6 +142,7 @@ class HTTPClientConfig:
             "decompression_ratio_grace_bytes",
             "max_line_bytes",
             "max_sse_event_bytes",
+            "dns_cache_max_entries",
         ):
             validate_positive_int(getattr(self, name), name=name)
         if isinstance(self.max_redirects, bool) or not isinstance(

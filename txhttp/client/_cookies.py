@@ -9,7 +9,8 @@ response headers to it. Time for expiry comes from the jar's policy (wall
 clock), which only matters for cookies with ``Expires``/``Max-Age``.
 
 Credentials: `BasicAuth` (RFC 7617) and `BearerAuth` (RFC 6750) turn into an
-``Authorization`` value.
+``Authorization`` value; `DigestAuth` (RFC 7616, in ``_digest``) answers a
+challenge instead, so it has no value of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from twisted.web.http_headers import Headers
 
+from txhttp.client._digest import DigestAuth
 from txhttp.client._exceptions import HTTPError
 
 __all__ = [
@@ -61,7 +63,7 @@ class BearerAuth:
         return "Bearer " + self.token
 
 
-Auth = BasicAuth | BearerAuth | tuple[str, str]
+Auth = BasicAuth | BearerAuth | DigestAuth | tuple[str, str]
 """What ``auth=`` accepts: a credentials object or ``(username, password)``."""
 
 
@@ -78,8 +80,10 @@ def authorization_header(auth: Auth) -> str:
         return BasicAuth(auth[0], auth[1]).header_value()
     if isinstance(auth, BasicAuth | BearerAuth):
         return auth.header_value()
+    if isinstance(auth, DigestAuth):
+        raise HTTPError("DigestAuth answers a challenge; it has no header up front")
     raise HTTPError(
-        f"auth must be BasicAuth, BearerAuth or (username, password), "
+        f"auth must be BasicAuth, BearerAuth, DigestAuth or (username, password), "
         f"not {type(auth).__name__}"
     )
 

@@ -19,7 +19,7 @@ Each failure says how far a request got, so retry code reads the *type*:
 
 Where ``twisted.web`` has a class of the same name, ours subclasses it, so
 treq and twisted.web code catching those keeps working; the wrapping ones
-carry ``reasons``, a list of `Failure` with the underlying causes.
+carry ``reasons``, a list of ``Failure`` with the underlying causes.
 
 Timeouts share the `HTTPTimeout` base and say which limit fired and after how
 long (`HTTPTimeout.limit_seconds`). Waiting for ``100 Continue`` is not an
@@ -109,7 +109,7 @@ class ResponseFailed(_tw.ResponseFailed):
     """
     Some or all of the response was lost.
 
-    Passed (inside a `Failure`) to a body protocol's ``connectionLost`` when
+    Passed (inside a ``Failure``) to a body protocol's ``connectionLost`` when
     the body was cut short, and used to fail ``request()`` once response
     bytes had arrived.
 
@@ -207,7 +207,7 @@ class HTTPTimeout(Exception):
     """
 
     waited_for: str = "the operation did not complete"
-    """Subclasses: what did not happen in time, as the message's subject."""
+    """What did not happen in time, as the message's subject (set by each subclass)."""
 
     def __init__(self, limit_seconds: float, target: str = "") -> None:
         self.limit_seconds = float(limit_seconds)

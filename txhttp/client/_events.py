@@ -44,6 +44,7 @@ __all__ = [
     "NOTIFICATION_EVENTS",
     "REQUEST_COMPLETED",
     "REQUEST_DISPATCHED",
+    "REQUEST_RETRYING",
     "REQUEST_TIMED_OUT",
     "RESPONSE_RECEIVED",
     "RETRIES_EXHAUSTED",
@@ -51,6 +52,7 @@ __all__ = [
     "FilterEvent",
     "RequestCompleted",
     "RequestDispatched",
+    "RequestRetrying",
     "RequestTimedOut",
     "ResponseReceived",
     "RetriesExhausted",
@@ -81,6 +83,9 @@ REQUEST_COMPLETED: Final = "request-completed"
 RETRIES_EXHAUSTED: Final = "retries-exhausted"
 """Name of `RetriesExhausted`: every attempt the retry policy allowed failed."""
 
+REQUEST_RETRYING: Final = "request-retrying"
+"""Name of `RequestRetrying`: an attempt failed and another is scheduled."""
+
 REQUEST_TIMED_OUT: Final = "request-timed-out"
 """Name of `RequestTimedOut`: a request was cancelled by its timeout."""
 
@@ -89,6 +94,7 @@ NOTIFICATION_EVENTS: Final[frozenset[str]] = frozenset(
         REQUEST_DISPATCHED,
         RESPONSE_RECEIVED,
         REQUEST_COMPLETED,
+        REQUEST_RETRYING,
         RETRIES_EXHAUSTED,
         REQUEST_TIMED_OUT,
     }
@@ -231,6 +237,30 @@ class RetriesExhausted:
     url: str
     attempts: int
     errors: tuple[BaseException, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRetrying:
+    """
+    An attempt failed in a retryable way; another follows (``REQUEST_RETRYING``).
+
+    Dispatched once per retry, before the backoff wait starts.
+
+    Attributes:
+        method: The request method.
+        url: The full request URL.
+        attempt: The number of the attempt about to be made (2 for the first
+            retry).
+        delay: Seconds until that attempt starts.
+        error: The previous attempt's error (a retried status as
+            `HTTPStatusError`).
+    """
+
+    method: str
+    url: str
+    attempt: int
+    delay: float
+    error: BaseException
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

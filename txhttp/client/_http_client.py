@@ -9,7 +9,8 @@ runs, in this order:
 1. option handling: URL and params, merged headers, body (bytes, form, JSON,
    multipart), credentials, cookies, ``Accept-Encoding``;
 2. the ``filter-request`` event (a listener may answer without the network);
-3. the per-request deadline (``timeout``), covering everything below;
+3. the per-request deadline (``timeout``), covering everything below and
+   the whole-body reads (`ClientResponse.content`, ``text()``, ``json()``);
 4. redirects (each hop is a full exchange; credentials are stripped when the
    origin changes);
 5. per hop, the `ResiliencePipeline` (retry, circuit breaker, bulkhead), and
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, auto
 from http.cookiejar import CookieJar
 from types import TracebackType
@@ -44,7 +45,7 @@ from twisted.internet.defer import (
     gatherResults,
     succeed,
 )
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorPluggableNameResolver, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http_headers import Headers
@@ -54,7 +55,7 @@ from zope.interface import implementer
 
 from txhttp.client._breaker import CircuitBreakerRegistry, CircuitState
 from txhttp.client._bulkhead import Bulkhead
-from txhttp.client._client_response import ClientResponse
+from txhttp.client._client_response import ClientResponse, Deadline
 from txhttp.client._config import HTTPClientConfig
 from txhttp.client._cookies import (
     Auth,
@@ -63,11 +64,13 @@ from txhttp.client._cookies import (
     store_cookies,
 )
 from txhttp.client._decompress import accept_encoding
+from txhttp.client._digest import DigestAuth, parse_digest_challenge
 from txhttp.client._events import (
     FILTER_REQUEST,
     FILTER_RESPONSE,
     REQUEST_COMPLETED,
     REQUEST_DISPATCHED,
+    REQUEST_RETRYING,
     REQUEST_TIMED_OUT,
     RESPONSE_RECEIVED,
     RETRIES_EXHAUSTED,
@@ -75,6 +78,7 @@ from txhttp.client._events import (
     FilterEvent,
     RequestCompleted,
     RequestDispatched,
+    RequestRetrying,
     RequestTimedOut,
     ResponseReceived,
     RetriesExhausted,
@@ -95,8 +99,8 @@ from txhttp.client._interceptors import (
 )
 from txhttp.client._metrics import MetricsRecorder, record_request
 from txhttp.client._multipart import Fields, MultipartProducer
-from txhttp.client._resilience import ResiliencePipeline, with_timeout
-from txhttp.client._retry import RetryPolicy, request_never_sent
+from txhttp.client._resilience import ResiliencePipeline
+from txhttp.client._retry import RetryPolicy, ScheduledRetry, request_never_sent
 from txhttp.client._sse import (
     DEFAULT_MAX_RECONNECTS,
     DEFAULT_RECONNECT_DELAY,
@@ -114,6 +118,8 @@ from txhttp.client._url_helpers import (
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IConsumer
+
+    from txhttp.client._dns import CachingHostnameResolver
 
 __all__ = [
     "REDIRECT_STATUSES",
@@ -147,6 +153,12 @@ _TIMEOUT_ERROR_NAMES: Final = frozenset(
 )
 """Agent errors (matched by class name in the MRO) that mean a deadline passed."""
 
+_MAX_DIGEST_ANSWERS: Final = 2
+"""
+Digest challenges answered per request hop: the first, and one more if the
+server says the nonce was ``stale`` (so wrong credentials cost one retry).
+"""
+
 _LOCAL_ERROR_NAMES: Final = frozenset({"SchemeNotSupported", "LocalProtocolError"})
 """Agent errors that mean the request itself was invalid (our caller's fault)."""
 
@@ -176,10 +188,13 @@ class RequestOptions(TypedDict, total=False):
         json: A value sent as a JSON body (``application/json``).
         files: Multipart fields (see `HTTPClient.post_multipart`); ``data``'s mapping
             fields are sent first.
-        timeout: Seconds for the whole request up to the response head
-            (redirects and retries included); `None` for no deadline; the
-            client's ``timeout`` by default.
-        auth: ``(user, password)``, `BasicAuth` or `BearerAuth`.
+        timeout: Seconds for the whole exchange: redirects, retries and
+            their waits, the response head and reading the body with
+            ``content()``, ``text()``, ``json()`` (not streams); `None` for
+            no deadline; the client's ``timeout`` by default.
+        auth: ``(user, password)``, `BasicAuth` or `BearerAuth` (sent with
+            the request), or `DigestAuth` (sent only in answer to a ``401``
+            with a ``Digest`` challenge from the request's origin).
         cookies: Cookies sent with this request (besides the jar's).
         allow_redirects: Follow redirects (default ``True``).
         max_redirects: Redirects followed (the config's by default).
@@ -484,6 +499,7 @@ class HTTPClient:
         self._streams: set[StreamingResponse] = set()
         self._event_sources: WeakSet[EventSource] = WeakSet()
         self._stopped: Deferred[None] | None = None
+        self._dns_cache: CachingHostnameResolver | None = None
 
     # -- collaborators -------------------------------------------------------
 
@@ -551,6 +567,14 @@ class HTTPClient:
                 idle_timeout=config.keepalive_timeout,
             )
         tls = TLSPolicy() if config.verify_tls else TLSPolicy.insecure()
+        endpoint_factory = None
+        resolver = self._dns_cache_for(reactor)
+        if resolver is not None:
+            from txhttp.client._dns import caching_endpoint_factory  # noqa: PLC0415
+
+            endpoint_factory = caching_endpoint_factory(
+                reactor, resolver, connect_timeout=config.connect_timeout
+            )
         return cast(
             IAgent,
             Agent(
@@ -558,9 +582,34 @@ class HTTPClient:
                 pool=cast(HTTPConnectionPool, self._pool),
                 tls_policy=tls,
                 proxy=HTTPProxy.from_url(proxy) if proxy else None,
+                endpoint_factory=endpoint_factory,
                 connect_timeout=config.connect_timeout,
             ),
         )
+
+    @property
+    def dns_cache(self) -> CachingHostnameResolver | None:
+        """
+        The default agent's DNS cache, once built (``None`` before, when
+        ``config.dns_cache_ttl`` is ``None``, or with an injected agent).
+        """
+        return self._dns_cache
+
+    def _dns_cache_for(self, reactor: IReactorTime) -> CachingHostnameResolver | None:
+        """The client's DNS cache, shared by its agents (built on first use)."""
+        ttl = self.config.dns_cache_ttl
+        if ttl is None or not IReactorPluggableNameResolver.providedBy(reactor):
+            return None
+        if self._dns_cache is None:
+            from txhttp.client._dns import CachingHostnameResolver  # noqa: PLC0415
+
+            self._dns_cache = CachingHostnameResolver(
+                cast(IReactorPluggableNameResolver, reactor).nameResolver,
+                self.clock,
+                ttl=ttl,
+                max_entries=self.config.dns_cache_max_entries,
+            )
+        return self._dns_cache
 
     def _build_twisted_agent(
         self, proxy: str | None, reactor: IReactorTime
@@ -938,7 +987,10 @@ class HTTPClient:
         if body is not None and body.content_type is not None:
             automatic["Content-Type"] = body.content_type
         auth = options.get("auth")
-        if auth is not None:
+        digest: DigestAuth | None = None
+        if isinstance(auth, DigestAuth):
+            digest = auth
+        elif auth is not None:
             automatic["Authorization"] = authorization_header(auth)
         cookies = options.get("cookies")
         if cookies:
@@ -958,6 +1010,7 @@ class HTTPClient:
             allow_redirects=bool(options.get("allow_redirects", True)),
             max_redirects=max_redirects,
             decompress=bool(decompress),
+            digest=digest,
         )
         return PreparedRequest(
             method=method, url=full_url, headers=headers, body=body
@@ -1027,6 +1080,13 @@ class HTTPClient:
         event: FilterEvent[PreparedRequest, ClientResponse | IResponse] = FilterEvent(
             request
         )
+        if settings.timeout is not None:
+            settings = replace(
+                settings,
+                deadline=Deadline(
+                    self.clock, started + settings.timeout, settings.timeout
+                ),
+            )
         try:
             if self.events.has_listeners(FILTER_REQUEST):
                 await self.events.dispatch(FILTER_REQUEST, event)
@@ -1034,17 +1094,7 @@ class HTTPClient:
             if event.response is not None:
                 response = self._adopt(event.response, request)
             else:
-                following = Deferred.fromCoroutine(self._follow(request, settings))
-                if settings.timeout is not None:
-                    following = with_timeout(
-                        following,
-                        settings.timeout,
-                        self.clock,
-                        phase="total",
-                        method=request.method,
-                        url=request.url,
-                    )
-                response = await following
+                response = await self._follow(request, settings)
             if self.events.has_listeners(FILTER_RESPONSE):
                 event.response = response
                 await self.events.dispatch(FILTER_RESPONSE, event)
@@ -1149,6 +1199,10 @@ class HTTPClient:
         current = request
         while True:
             response = await self._exchange(current, settings, history)
+            if settings.digest is not None and response.status == 401:
+                response = await self._answer_digest(
+                    request, current, response, settings, history
+                )
             location = response.header("location")
             if (
                 not settings.allow_redirects
@@ -1167,6 +1221,45 @@ class HTTPClient:
             history.append(response)
             current = self._redirected(current, response.status, location)
             visited.append(current.url)
+
+    async def _answer_digest(
+        self,
+        original: PreparedRequest,
+        current: PreparedRequest,
+        response: ClientResponse,
+        settings: _Settings,
+        history: Sequence[ClientResponse],
+    ) -> ClientResponse:
+        """
+        Answer a ``Digest`` challenge in a 401 and send the request again.
+
+        Only for the origin the request was made to (never after a redirect
+        elsewhere). A second challenge is answered only if it says
+        ``stale=true``, up to ``_MAX_DIGEST_ANSWERS``; otherwise, or when the
+        challenge cannot be answered, the 401 is returned as it is.
+        """
+        auth = settings.digest
+        assert auth is not None
+        origin = parse_url_parts(original.url).origin
+        answered = 0
+        while response.status == 401 and answered < _MAX_DIGEST_ANSWERS:
+            if parse_url_parts(current.url).origin != origin:
+                break
+            challenge = parse_digest_challenge(
+                response.headers.getRawHeaders("www-authenticate", [])
+            )
+            if challenge is None or (answered and not challenge.stale):
+                break
+            value = auth.authorization(challenge, current.method, current.url)
+            if value is None:
+                break
+            response.release()
+            headers = _without(current.headers, ("authorization",))
+            headers["Authorization"] = value
+            current = replace(current, headers=headers)
+            response = await self._exchange(current, settings, history)
+            answered += 1
+        return response
 
     def _redirected(
         self, request: PreparedRequest, status: int, location: str
@@ -1210,8 +1303,55 @@ class HTTPClient:
                 self._attempt(request, settings, history, number, start_time)
             )
 
-        return await self.resilience.run(
-            attempt, method=request.method, host=host, url=request.url
+        def retrying(scheduled: ScheduledRetry) -> Deferred[RequestRetrying] | None:
+            if not self.events.has_listeners(REQUEST_RETRYING):
+                return None
+            return self.events.notify(
+                REQUEST_RETRYING,
+                RequestRetrying(
+                    method=request.method,
+                    url=request.url,
+                    attempt=scheduled.attempt,
+                    delay=scheduled.delay,
+                    error=scheduled.error,
+                ),
+            )
+
+        pipeline = self.resilience
+        deadline = settings.deadline
+        timeout: float | None = None
+        if deadline is not None:
+            # The request's deadline, as the pipeline's total timeout for this
+            # hop; the pipeline's own total timeout still applies if shorter.
+            timeout = deadline.remaining()
+            if timeout <= 0:
+                raise self._expired(request, deadline)
+            own = pipeline.timeouts.total_timeout
+            if own is not None and own < timeout:
+                timeout = None
+        try:
+            return await pipeline.run(
+                attempt,
+                method=request.method,
+                host=host,
+                url=request.url,
+                timeout=timeout,
+                on_retry=retrying,
+            )
+        except HTTPTimeoutError as error:
+            if timeout is None or error.phase != "total" or deadline is None:
+                raise
+            # Report the request's timeout, not what was left of it.
+            raise self._expired(request, deadline) from error
+
+    @staticmethod
+    def _expired(request: PreparedRequest, deadline: Deadline) -> HTTPTimeoutError:
+        return HTTPTimeoutError(
+            f"total timeout of {deadline.timeout:g} s expired",
+            timeout=deadline.timeout,
+            phase="total",
+            method=request.method,
+            url=request.url,
         )
 
     async def _attempt(
@@ -1273,6 +1413,7 @@ class HTTPClient:
             config=self.config,
             history=history,
             decompress=settings.decompress,
+            deadline=settings.deadline,
         )
         if self.cookie_jar is not None:
             store_cookies(
@@ -1316,3 +1457,5 @@ class _Settings:
     allow_redirects: bool
     max_redirects: int
     decompress: bool
+    deadline: Deadline | None = None
+    digest: DigestAuth | None = None

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, Protocol, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -139,6 +140,20 @@ class PoolKey:
     port: int
     tls: Hashable | None = None
     proxy: Hashable | None = None
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+    """The key's hash, computed once: keys are looked up on every request."""
+
+    def __post_init__(self) -> None:
+        """Compute the hash once."""
+        object.__setattr__(
+            self,
+            "_hash",
+            hash((self.scheme, self.host, self.port, self.tls, self.proxy)),
+        )
+
+    def __hash__(self) -> int:
+        """The hash of the compared fields, computed when the key was built."""
+        return self._hash
 
     def __str__(self) -> str:
         where = f"{self.scheme}://{self.host}:{self.port}"
@@ -185,7 +200,7 @@ class PoolStats:
 
     @property
     def connections(self) -> int:
-        """Sockets held: idle, active and connecting."""
+        """Sockets held (idle, active and connecting)."""
         return self.idle + self.active + self.connecting
 
 
@@ -413,6 +428,51 @@ class HTTPConnectionPool:
             a queued request from the queue, or cancels the request (which
             aborts its connection).
         """
+        if total_timeout is None:
+            # The common case, kept free of closures and extra Deferreds: an
+            # idle connection is at hand and no deadline must be watched, so
+            # the caller gets the connection's own Deferred (cancelling it
+            # aborts the request), with a retry chained only on failure.
+            host = self._hosts.get(key)
+            if host is not None and host.idle:
+                lease = self._take_idle(key, host)
+                if lease is not None:
+                    sent = lease.connection.request(request)
+                    if self.retry_automatically:
+                        sent.addErrback(
+                            self._retry_on_fresh, key, connect, request, connect_timeout
+                        )
+                    return sent
+        return self._submit(
+            key, connect, request, connect_timeout, total_timeout, fresh=False
+        )
+
+    def _retry_on_fresh(
+        self,
+        reason: Failure,
+        key: PoolKey,
+        connect: Callable[[], IStreamClientEndpoint],
+        request: ClientRequest,
+        connect_timeout: float,
+    ) -> Failure | Deferred[Response]:
+        """A request failed on a reused connection: retry it once if safe."""
+        if is_safe_to_retry(request, reason):
+            return self._submit(
+                key, connect, request, connect_timeout, None, fresh=True
+            )
+        return reason
+
+    def _submit(
+        self,
+        key: PoolKey,
+        connect: Callable[[], IStreamClientEndpoint],
+        request: ClientRequest,
+        connect_timeout: float,
+        total_timeout: float | None,
+        *,
+        fresh: bool,
+    ) -> Deferred[Response]:
+        """`submit`, the general way: queueing, deadline and retry."""
         current: list[Deferred[Any]] = []
         leases: list[_Lease] = []
         timers: list[IDelayedCall] = []
@@ -476,7 +536,7 @@ class HTTPConnectionPool:
         if total_timeout is not None:
             limit = total_timeout
             timers.append(self._clock.callLater(total_timeout, expire))
-        attempt(fresh=False)
+        attempt(fresh=fresh)
         return result
 
     def stats(self) -> PoolStats:
@@ -671,7 +731,7 @@ class HTTPConnectionPool:
         self._total += 1
 
         def build() -> IProtocol:
-            return self._protocol_factory(lambda c: self._on_quiescent(key, c))
+            return self._protocol_factory(partial(self._on_quiescent, key))
 
         try:
             connecting = first.connect().connect(_PoolProtocolFactory(build))
@@ -720,19 +780,21 @@ class HTTPConnectionPool:
 
     def _on_quiescent(self, key: PoolKey, connection: PoolableConnection) -> None:
         """A connection finished an exchange and can carry another request."""
-        self._end_deadline(connection)
+        if self._deadlines:
+            self._end_deadline(connection)
         host = self._hosts.get(key)
         if host is None or connection not in host.active:
             return
-        waiter = self._pop_waiter(host, accept_fresh=False)
-        if waiter is not None:
-            waiter.deferred.callback(_Lease(connection, reused=True))
-            return
+        if host.waiters:
+            waiter = self._pop_waiter(host, accept_fresh=False)
+            if waiter is not None:
+                waiter.deferred.callback(_Lease(connection, reused=True))
+                return
         host.active.discard(connection)
         if (
             self._close_waiters
             or len(host.idle) >= self.max_idle_per_host
-            or self._someone_needs_a_slot(key)
+            or (self._total >= self.max_connections and self._someone_needs_a_slot(key))
         ):
             self._abort(host, connection)
             return

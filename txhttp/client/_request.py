@@ -16,7 +16,8 @@ named default. Building URLs, the Host field and proxies belongs to `Agent`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 from twisted.web.http_headers import Headers
@@ -66,6 +67,33 @@ _FIELD_VALUE_BAD: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 _FRAMING_FIELDS: Final = frozenset({b"content-length", b"transfer-encoding"})
 
+_CANONICAL_SPECIAL: Final = {
+    b"Content-Length": b"content-length",
+    b"Transfer-Encoding": b"transfer-encoding",
+    b"Connection": b"connection",
+    b"Expect": b"expect",
+}
+"""The fields validation looks at, as Twisted's `Headers` name them."""
+
+_SPECIAL_LOWER: Final = frozenset(_CANONICAL_SPECIAL.values())
+
+_SPECIAL_NAMES: Final[dict[bytes, bytes]] = dict(_CANONICAL_SPECIAL)
+"""
+A memo: each field name seen -> its lower case if validation looks at it,
+else ``b""``, so a name is lowered once; bounded by `_MAX_CHECKED_FIELDS`.
+"""
+
+
+def _special_name(name: bytes) -> bytes:
+    """Whether ``name`` is a field validation looks at (memoised)."""
+    lowered = name.lower()
+    found = lowered if lowered in _SPECIAL_LOWER else b""
+    if len(_SPECIAL_NAMES) >= _MAX_CHECKED_FIELDS:
+        _SPECIAL_NAMES.clear()
+        _SPECIAL_NAMES.update(_CANONICAL_SPECIAL)
+    _SPECIAL_NAMES[name] = found
+    return found
+
 
 def _check_token(kind: str, value: bytes) -> None:
     """Raise `LocalProtocolError` unless ``value`` is a non-empty token."""
@@ -73,6 +101,40 @@ def _check_token(kind: str, value: bytes) -> None:
         raise TypeError(f"{kind} must be bytes, not {type(value).__name__}")
     if _TOKEN.match(value) is None:
         raise LocalProtocolError(f"{kind} is not a valid token: {preview(value)}")
+
+
+_MAX_CHECKED_FIELDS: Final = 1024
+"""
+Distinct (name, value) header pairs remembered as valid, so the same fields
+sent request after request (Host, User-Agent, Accept, ...) are checked once;
+past this many the memory starts over, so it stays bounded.
+"""
+
+_MAX_CHECKED_VALUE_BYTES: Final = 256
+"""Longest value remembered, so the memo holds at most about 256 KiB."""
+
+_CHECKED_FIELDS: Final[set[tuple[bytes, bytes]]] = set()
+"""Header pairs already found valid (bounded by `_MAX_CHECKED_FIELDS`)."""
+
+
+def _check_field(name: bytes, value: bytes) -> None:
+    """
+    Raise `LocalProtocolError` unless ``name`` is a token and ``value`` holds
+    no control character; remember the pair as valid otherwise.
+    """
+    _check_token("header name", name)
+    if not isinstance(value, bytes):
+        raise TypeError(f"header value must be bytes, not {type(value).__name__}")
+    if _FIELD_VALUE_BAD.search(value) is not None:
+        raise LocalProtocolError(
+            f"value of header {name.decode('ascii')} holds a control "
+            f"character (CR, LF, NUL, ...): {preview(value)}"
+        )
+    if len(value) > _MAX_CHECKED_VALUE_BYTES:
+        return  # long values (cookies, tokens) are checked each time
+    if len(_CHECKED_FIELDS) >= _MAX_CHECKED_FIELDS:
+        _CHECKED_FIELDS.clear()
+    _CHECKED_FIELDS.add((name, value))
 
 
 def _check_timeout(name: str, value: float | None, *, optional: bool) -> None:
@@ -93,7 +155,7 @@ class ClientRequest:
 
     The protocol writes ``headers`` as given (Host included: the agent adds
     it), then the framing it derives from ``bodyProducer``: ``Content-Length``
-    for a known length, ``Transfer-Encoding: chunked`` for `UNKNOWN_LENGTH`,
+    for a known length, ``Transfer-Encoding: chunked`` for ``UNKNOWN_LENGTH``,
     ``Content-Length: 0`` for a body-less POST, PUT or PATCH; and
     ``Connection: close`` when ``persistent`` is false. ``Expect:
     100-continue`` in ``headers`` makes the body wait for the server's go.
@@ -106,7 +168,7 @@ class ClientRequest:
             after building the request.
         bodyProducer: The body, or ``None`` for none.
         persistent: Whether the connection may be reused afterwards.
-        absoluteURI: The full URL, for `IClientRequest` users (redirects,
+        absoluteURI: The full URL, for ``IClientRequest`` users (redirects,
             cookies), or ``None`` if unknown.
         response_head_timeout: Seconds from the end of the request to the
             final response head (`ResponseHeadTimeout`); ``None`` waits
@@ -117,7 +179,7 @@ class ClientRequest:
             sending the body anyway; used only with ``Expect: 100-continue``.
 
     Raises:
-        LocalProtocolError: (a `ValueError`) when the method, target, a
+        txhttp._wire.LocalProtocolError: (a `ValueError`) when the method, target, a
             header name or value could inject a line or a field, or a
             framing field disagrees with the body producer.
         TypeError: When a field has the wrong type.
@@ -133,9 +195,14 @@ class ClientRequest:
     response_head_timeout: float | None = DEFAULT_RESPONSE_HEAD_TIMEOUT
     body_idle_timeout: float | None = DEFAULT_BODY_IDLE_TIMEOUT
     expect_continue_timeout: float = DEFAULT_EXPECT_CONTINUE_TIMEOUT
+    _flags: tuple[bool, bool] = field(
+        init=False, repr=False, compare=False, default=(False, False)
+    )
+    """(asks to close, expects 100 Continue), found while validating."""
 
     def __post_init__(self) -> None:
-        _check_token("method", self.method)
+        if self.method not in _STANDARD_METHODS:
+            _check_token("method", self.method)
         if not isinstance(self.uri, bytes):
             raise TypeError(f"uri must be bytes, not {type(self.uri).__name__}")
         if _TARGET.match(self.uri) is None:
@@ -148,14 +215,48 @@ class ClientRequest:
                 f"headers must be twisted.web.http_headers.Headers, not "
                 f"{type(self.headers).__name__}"
             )
+        checked = _CHECKED_FIELDS
+        special: dict[bytes, Sequence[bytes]] = {}
         for name, values in self.headers.getAllRawHeaders():
-            _check_token("header name", name)
             for value in values:
-                if _FIELD_VALUE_BAD.search(value) is not None:
-                    raise LocalProtocolError(
-                        f"value of header {name.decode('ascii')} holds a control "
-                        f"character (CR, LF, NUL, ...): {preview(value)}"
-                    )
+                if (name, value) not in checked:
+                    _check_field(name, value)
+            lowered = _SPECIAL_NAMES.get(name)
+            if lowered is None:
+                lowered = _special_name(name)
+            if lowered:
+                special[lowered] = values
+        self._check_body_length()
+        self._check_framing(special)
+        if special:
+            close = not self.persistent or any(
+                token.strip().lower() == b"close"
+                for value in special.get(b"connection", ())
+                for token in value.split(b",")
+            )
+            expect = self.bodyProducer is not None and any(
+                v.strip().lower() == b"100-continue" for v in special.get(b"expect", ())
+            )
+            object.__setattr__(self, "_flags", (close, expect))
+        else:
+            object.__setattr__(self, "_flags", (not self.persistent, False))
+        if not (
+            self.response_head_timeout == DEFAULT_RESPONSE_HEAD_TIMEOUT
+            and self.body_idle_timeout == DEFAULT_BODY_IDLE_TIMEOUT
+            and self.expect_continue_timeout == DEFAULT_EXPECT_CONTINUE_TIMEOUT
+        ):
+            _check_timeout(
+                "response_head_timeout", self.response_head_timeout, optional=True
+            )
+            _check_timeout("body_idle_timeout", self.body_idle_timeout, optional=True)
+            _check_timeout(
+                "expect_continue_timeout",
+                self.expect_continue_timeout,
+                optional=False,
+            )
+
+    def _check_body_length(self) -> None:
+        """Refuse a body producer whose ``length`` is neither known nor unknown."""
         producer = self.bodyProducer
         if producer is not None:
             length = producer.length
@@ -166,23 +267,15 @@ class ClientRequest:
                     "bodyProducer.length must be UNKNOWN_LENGTH or an int >= 0, "
                     f"got {length!r}"
                 )
-        self._check_framing()
-        _check_timeout(
-            "response_head_timeout", self.response_head_timeout, optional=True
-        )
-        _check_timeout("body_idle_timeout", self.body_idle_timeout, optional=True)
-        _check_timeout(
-            "expect_continue_timeout", self.expect_continue_timeout, optional=False
-        )
 
-    def _check_framing(self) -> None:
+    def _check_framing(self, special: Mapping[bytes, Sequence[bytes]]) -> None:
         """Refuse framing fields that disagree with the body producer."""
-        if self.headers.hasHeader(b"transfer-encoding"):
+        if b"transfer-encoding" in special:
             raise LocalProtocolError(
                 "Transfer-Encoding is set by the client from the body producer "
                 "(UNKNOWN_LENGTH means chunked); do not set it in headers"
             )
-        given = self.headers.getRawHeaders(b"content-length")
+        given = special.get(b"content-length")
         if given is None:
             return
         producer = self.bodyProducer
@@ -201,11 +294,13 @@ class ClientRequest:
         The header fields to write, caller's fields first, framing last.
 
         Returns:
-            (name, value) pairs: ``headers`` without any Content-Length (it
-            is re-added from the producer), then ``Content-Length`` or
-            ``Transfer-Encoding: chunked`` as the body needs, then
-            ``Connection: close`` unless ``persistent``.
+            The ``(name, value)`` pairs, in order. First ``headers`` without
+            any Content-Length (it is re-added from the producer), then
+            ``Content-Length`` or ``Transfer-Encoding: chunked`` as the body
+            needs, then ``Connection: close`` unless ``persistent``.
         """
+        # Read now, not at validation: headers mutated since are written as
+        # they are now, and the wire serializer refuses them if invalid.
         lines = [
             (name, value)
             for name, values in self.headers.getAllRawHeaders()
@@ -226,24 +321,18 @@ class ClientRequest:
 
     def expects_continue(self) -> bool:
         """Whether the headers ask the server for ``100 Continue`` first."""
-        values = self.headers.getRawHeaders(b"expect")
-        if not values or self.bodyProducer is None:
-            return False
-        return any(v.strip().lower() == b"100-continue" for v in values)
+        return self._flags[1]
 
     def asks_to_close(self) -> bool:
         """Whether the request itself rules out reuse (``Connection: close``)."""
-        if not self.persistent:
-            return True
-        values = self.headers.getRawHeaders(b"connection")
-        if not values:
-            return False
-        return any(
-            token.strip().lower() == b"close"
-            for value in values
-            for token in value.split(b",")
-        )
+        return self._flags[0]
 
+
+_STANDARD_METHODS: Final = frozenset(
+    {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE"}
+    | {b"PATCH"}
+)
+"""Methods known to be tokens (RFC 9110, 9.3; RFC 5789): no check needed."""
 
 _METHODS_WITH_CONTENT: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 """Methods defining a meaning for content: an empty body gets Content-Length: 0

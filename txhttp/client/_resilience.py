@@ -45,6 +45,7 @@ from typing import Final, Protocol, TypeVar
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http_headers import Headers
 
@@ -55,11 +56,12 @@ from ._exceptions import (
     HTTPStatusError,
     HTTPTimeoutError,
 )
-from ._retry import RetryPolicy, is_transient_error
+from ._retry import RetryPolicy, ScheduledRetry, is_transient_error
 
 __all__ = [
     "PIPELINE_ORDER",
     "ResiliencePipeline",
+    "RetryHook",
     "RetryableResponse",
     "TimeoutPolicy",
     "with_timeout",
@@ -75,6 +77,15 @@ PIPELINE_ORDER: Final[tuple[str, ...]] = (
 """The order of the parts, outermost first (see the module docstring)."""
 
 T = TypeVar("T")
+
+_log = Logger()
+
+RetryHook = Callable[[ScheduledRetry], object]
+"""
+Called by `ResiliencePipeline.run` before each backoff wait. It may return a
+Deferred, which the pipeline waits for before sleeping; its errors (raised or
+as a failed Deferred) are logged, never propagated.
+"""
 
 
 class RetryableResponse(Protocol):
@@ -248,6 +259,8 @@ class ResiliencePipeline:
         method: str,
         host: str,
         url: str | None = None,
+        timeout: float | None = None,
+        on_retry: RetryHook | None = None,
     ) -> Deferred[R]:
         """
         Make attempts until one succeeds, the policy gives up, or time is up.
@@ -259,6 +272,12 @@ class ResiliencePipeline:
             method: The request method (decides what may be retried).
             host: The breaker and bulkhead key, usually ``"host:port"``.
             url: The request URL, for error messages.
+            timeout: Seconds for this call, replacing the pipeline's
+                ``total_timeout`` for it (a per-request deadline); ``None``
+                keeps the pipeline's. Must be positive.
+            on_retry: Told about each retry (``ScheduledRetry``: the next
+                attempt's number, the wait, the previous error) before the
+                wait starts; see ``RetryHook``.
 
         Returns:
             A Deferred firing with the first response that is not retried
@@ -278,8 +297,12 @@ class ResiliencePipeline:
 
             Cancelling it cancels the attempt, sleep or wait in progress.
         """
-        result = Deferred.fromCoroutine(self._attempts(attempt, method, host, url))
-        total = self.timeouts.total_timeout
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be positive or None, not {timeout!r}")
+        result = Deferred.fromCoroutine(
+            self._attempts(attempt, method, host, url, on_retry)
+        )
+        total = timeout if timeout is not None else self.timeouts.total_timeout
         if total is not None:
             result = with_timeout(
                 result, total, self.clock, phase="total", method=method, url=url
@@ -292,6 +315,7 @@ class ResiliencePipeline:
         method: str,
         host: str,
         url: str | None,
+        on_retry: RetryHook | None,
     ) -> R:
         retry = self.retry
         max_attempts = retry.max_attempts if retry is not None else 1
@@ -312,10 +336,9 @@ class ResiliencePipeline:
                     if max_attempts == 1:
                         raise
                     raise self._exhausted(errors, method, url) from error
-                await deferLater(
-                    self.clock,
-                    retry.delay(number, headers=None, now=self.clock.seconds()),
-                )
+                delay = retry.delay(number, headers=None, now=self.clock.seconds())
+                await self._announce(on_retry, number + 1, delay, error)
+                await deferLater(self.clock, delay)
                 continue
             if retry is None or not retry.should_retry_status(method, response.code):
                 return response
@@ -333,10 +356,27 @@ class ResiliencePipeline:
             response.release()
             if last:
                 raise self._exhausted(errors, method, url) from status_error
-            await deferLater(
-                self.clock,
-                retry.delay(number, headers=headers, now=self.clock.seconds()),
+            delay = retry.delay(number, headers=headers, now=self.clock.seconds())
+            await self._announce(on_retry, number + 1, delay, status_error)
+            await deferLater(self.clock, delay)
+
+    @staticmethod
+    async def _announce(
+        on_retry: RetryHook | None, attempt: int, delay: float, error: BaseException
+    ) -> None:
+        """Tell ``on_retry`` about the coming attempt; never fail because of it."""
+        if on_retry is None:
+            return
+        try:
+            waiting = on_retry(
+                ScheduledRetry(attempt=attempt, delay=delay, error=error)
             )
+            if isinstance(waiting, Deferred):
+                await waiting
+        except CancelledError:
+            raise
+        except Exception:
+            _log.failure("on_retry hook {hook!r} failed", hook=on_retry)
 
     async def _one(
         self,

@@ -248,7 +248,7 @@ class Response:
     A response's status, headers and body; provides ``IResponse``.
 
     Built by `HTTP11ClientProtocol` when the final head arrives; the
-    ``request()`` Deferred fires with it. Headers are turned into `Headers`
+    ``request()`` Deferred fires with it. Headers are turned into ``Headers``
     on first use.
 
     Attributes:
@@ -256,8 +256,8 @@ class Response:
         code: The status code.
         phrase: The reason phrase, as received (bytes, as twisted.web has it).
         length: The body length in bytes when known (``Content-Length``; 0
-            for HEAD, 1xx, 204, 304), else `UNKNOWN_LENGTH`.
-        request: The `IClientRequest` this answers.
+            for HEAD, 1xx, 204, 304), else ``UNKNOWN_LENGTH``.
+        request: The ``IClientRequest`` this answers.
         previousResponse: The response this one followed (redirects), or
             ``None``.
     """
@@ -302,7 +302,7 @@ class Response:
 
     @property
     def headers(self) -> Headers:
-        """The response header fields, as `Headers` (repeats kept in order)."""
+        """The response header fields, as ``Headers`` (repeats kept in order)."""
         headers = self._headers
         if headers is None:
             headers = self._headers = headers_from_fields(self._fields)
@@ -313,7 +313,7 @@ class Response:
         """
         The trailer fields of a chunked body, once the body is complete.
 
-        ``None`` until then (and for a body that failed); an empty `Headers`
+        ``None`` until then (and for a body that failed); an empty ``Headers``
         for a complete body without trailers.
         """
         trailers = self._trailers

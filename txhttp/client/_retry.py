@@ -46,6 +46,7 @@ __all__ = [
     "NEVER_SENT_ERROR_NAMES",
     "TRANSIENT_ERROR_NAMES",
     "RetryPolicy",
+    "ScheduledRetry",
     "is_transient_error",
     "parse_retry_after",
     "request_never_sent",
@@ -316,3 +317,21 @@ class RetryPolicy:
                 if asked is not None:
                     wait = max(wait, min(asked, self.max_retry_after))
         return wait
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledRetry:
+    """
+    A retry about to happen, as reported to a pipeline's ``on_retry`` hook.
+
+    Attributes:
+        attempt: The number of the attempt about to be made (2 for the
+            first retry).
+        delay: Seconds the pipeline waits before making it.
+        error: Why the previous attempt failed: its error, or a retried
+            status as `HTTPStatusError`.
+    """
+
+    attempt: int
+    delay: float
+    error: BaseException

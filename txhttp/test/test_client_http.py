@@ -56,9 +56,11 @@ from txhttp.client._events import (
     FILTER_RESPONSE,
     REQUEST_COMPLETED,
     REQUEST_DISPATCHED,
+    REQUEST_RETRYING,
     REQUEST_TIMED_OUT,
     RESPONSE_RECEIVED,
     RETRIES_EXHAUSTED,
+    RequestRetrying,
 )
 from txhttp.client._metrics import REQUEST_DURATION, REQUEST_STATUS
 from txhttp.test._fake_agent import FakeAgent, FakeRequest, FakeResponse, ok
@@ -549,7 +551,158 @@ class TimeoutAndErrorTests(SynchronousTestCase):
         self.failureResultOf(d)
 
 
+class WholeExchangeTimeoutTests(SynchronousTestCase):
+    """The per-request ``timeout`` covers redirects, retries and body reads."""
+
+    def test_body_read_times_out(self) -> None:
+        """content() fails with HTTPTimeoutError at the deadline, aborting the body."""
+        client, agent, clock = make_client()
+        d = client.get("http://e.com/", timeout=5)
+        clock.advance(1)
+        raw = FakeResponse(200, chunks=[b"partial"], finished=False)
+        agent.requests[0].respond(raw)
+        response = self.successResultOf(d)
+        body = response.content()
+        clock.advance(3.9)
+        self.assertNoResult(body)
+        clock.advance(0.1)
+        failure = self.failureResultOf(body, HTTPTimeoutError)
+        self.assertEqual(("total", 5), (failure.value.phase, failure.value.timeout))
+        self.assertEqual("http://e.com/", failure.value.url)
+        assert raw.transport is not None
+        self.assertTrue(raw.transport.stopped)
+        self.assertEqual([], clock.getDelayedCalls())
+
+    def test_text_and_json_bounded_too(self) -> None:
+        """text() and json() read through content(), so the deadline holds."""
+        for read in (ClientResponse.text, ClientResponse.json):
+            client, agent, clock = make_client()
+            d = client.get("http://e.com/", timeout=2)
+            agent.requests[0].respond(FakeResponse(200, finished=False))
+            reading = read(self.successResultOf(d))
+            clock.advance(2)
+            self.failureResultOf(reading, HTTPTimeoutError)
+
+    def test_body_in_time_leaves_no_timer(self) -> None:
+        """A body that ends before the deadline is delivered; its timer is gone."""
+        client, agent, clock = make_client()
+        d = client.get("http://e.com/", timeout=5)
+        raw = FakeResponse(200, finished=False)
+        agent.requests[0].respond(raw)
+        body = self.successResultOf(d).content()
+        clock.advance(4)
+        raw.write(b"all")
+        raw.finish()
+        self.assertEqual(b"all", self.successResultOf(body))
+        self.assertEqual([], clock.getDelayedCalls())
+
+    def test_deadline_passed_before_reading(self) -> None:
+        """Reading after the deadline fails at once and aborts the body."""
+        client, agent, clock = make_client()
+        d = client.get("http://e.com/", timeout=5)
+        raw = FakeResponse(200, chunks=[b"x"], finished=False)
+        agent.requests[0].respond(raw)
+        response = self.successResultOf(d)
+        clock.advance(6)
+        self.failureResultOf(response.json(), HTTPTimeoutError)
+        assert raw.transport is not None
+        self.assertTrue(raw.transport.stopped)
+
+    def test_no_timeout_no_body_deadline(self) -> None:
+        """With timeout=None, reading the body has no deadline."""
+        client, agent, clock = make_client()
+        d = client.get("http://e.com/", timeout=None)
+        raw = FakeResponse(200, finished=False)
+        agent.requests[0].respond(raw)
+        body = self.successResultOf(d).content()
+        self.assertEqual([], clock.getDelayedCalls())
+        clock.advance(10_000)
+        raw.write(b"late")
+        raw.finish()
+        self.assertEqual(b"late", self.successResultOf(body))
+
+    def test_streams_not_bounded(self) -> None:
+        """iter_body() streams are not cut by the request timeout."""
+        client, agent, clock = make_client()
+        d = client.get("http://e.com/", timeout=1)
+        raw = FakeResponse(200, finished=False)
+        agent.requests[0].respond(raw)
+        stream = self.successResultOf(d).iter_body()
+        clock.advance(100)
+        raw.write(b"chunk")
+        self.assertEqual(b"chunk", self.successResultOf(stream.next_chunk()))
+
+    def test_redirects_share_the_deadline(self) -> None:
+        """Time spent on a redirect hop counts; the error names the request timeout."""
+        client, agent, clock = make_client()
+        d = client.get("http://e.com/a", timeout=5)
+        clock.advance(3)
+        agent.requests[0].respond(FakeResponse(302, {"Location": "/b"}))
+        self.assertEqual(2, len(agent.requests))
+        clock.advance(1.9)
+        self.assertNoResult(d)
+        clock.advance(0.1)
+        failure = self.failureResultOf(d, HTTPTimeoutError)
+        self.assertEqual(("total", 5), (failure.value.phase, failure.value.timeout))
+        self.assertTrue(agent.requests[1].cancelled)
+        self.assertEqual([], clock.getDelayedCalls())
+
+    def test_timeout_covers_retry_waits(self) -> None:
+        """The request timeout goes through the pipeline and cuts a backoff wait."""
+        policy = RetryPolicy(max_attempts=3, initial_delay=10.0, jitter=0.0)
+        client, agent, clock = make_client(retry_policy=policy)
+        agent.queue(FakeResponse(503))
+        d = client.get("http://e.com/", timeout=4)
+        clock.advance(4)
+        failure = self.failureResultOf(d, HTTPTimeoutError)
+        self.assertEqual(4, failure.value.timeout)
+        self.assertEqual(1, len(agent.requests))
+        self.assertEqual([], clock.getDelayedCalls())
+
+    def test_pipeline_shorter_total_timeout_wins(self) -> None:
+        """A pipeline's own shorter total timeout still applies."""
+        clock = Clock()
+        pipeline = ResiliencePipeline.from_parts(clock=clock, timeout=1.0)
+        client, agent, _ = make_client(clock=clock, resilience=pipeline)
+        d = client.get("http://e.com/", timeout=5)
+        clock.advance(1)
+        failure = self.failureResultOf(d, HTTPTimeoutError)
+        self.assertEqual(1.0, failure.value.timeout)
+        self.assertTrue(agent.requests[0].cancelled)
+
+    def test_request_timeout_beats_longer_pipeline_timeout(self) -> None:
+        """A request timeout shorter than the pipeline's fires first."""
+        clock = Clock()
+        pipeline = ResiliencePipeline.from_parts(clock=clock, timeout=60.0)
+        client, _agent, _ = make_client(clock=clock, resilience=pipeline)
+        d = client.get("http://e.com/", timeout=2)
+        clock.advance(2)
+        self.assertEqual(2, self.failureResultOf(d, HTTPTimeoutError).value.timeout)
+        self.assertEqual([], clock.getDelayedCalls())
+
+
 class ResilienceIntegrationTests(SynchronousTestCase):
+    def test_retrying_event(self) -> None:
+        """Each retry dispatches request-retrying with the attempt and delay."""
+        policy = RetryPolicy(max_attempts=3, initial_delay=1.0, jitter=0.0)
+        client, agent, clock = make_client(retry_policy=policy)
+        retrying: list[RequestRetrying] = []
+        client.events.add_listener(REQUEST_RETRYING, retrying.append)
+        agent.queue(ConnectionRefusedError(), FakeResponse(503), ok(b"fine"))
+        d = client.get("http://e.com/x")
+        self.assertEqual([(2, 1.0)], [(e.attempt, e.delay) for e in retrying])
+        self.assertIsInstance(retrying[0].error, HTTPConnectionError)
+        self.assertEqual(
+            ("GET", "http://e.com/x"), (retrying[0].method, retrying[0].url)
+        )
+        clock.advance(1)
+        self.assertEqual([2, 3], [e.attempt for e in retrying])
+        self.assertEqual(2.0, retrying[1].delay)
+        self.assertIsInstance(retrying[1].error, HTTPStatusError)
+        clock.advance(2)
+        self.assertEqual(200, self.successResultOf(d).status)
+        self.assertEqual(2, len(retrying))
+
     def test_retry_on_status_then_success(self) -> None:
         """A 503 is retried after the backoff delay, on the client's clock."""
         policy = RetryPolicy(max_attempts=3, initial_delay=1.0, jitter=0.0)

@@ -26,7 +26,7 @@ from txhttp.client._resilience import (
     TimeoutPolicy,
     with_timeout,
 )
-from txhttp.client._retry import RetryPolicy
+from txhttp.client._retry import RetryPolicy, ScheduledRetry
 
 
 class FakeResponse:
@@ -578,3 +578,134 @@ class BulkheadTests(SynchronousTestCase):
         self.assertEqual([], clock.getDelayedCalls())
         held.release()
         self.assertEqual(0, bulkhead.active())
+
+
+class PerCallTimeoutTests(SynchronousTestCase):
+    """`ResiliencePipeline.run`'s ``timeout`` replaces the total timeout per call."""
+
+    def test_override_shorter(self) -> None:
+        """A per-call timeout shorter than the pipeline's fires first."""
+        clock = Clock()
+        attempts = Attempts(clock, None)
+        pipeline = ResiliencePipeline.from_parts(clock=clock, timeout=10.0)
+        result = pipeline.run(attempts, method="GET", host="h", timeout=2.0)
+        clock.advance(1.9)
+        self.assertNoResult(result)
+        clock.advance(0.1)
+        failure = self.failureResultOf(result, HTTPTimeoutError)
+        self.assertEqual(("total", 2.0), (failure.value.phase, failure.value.timeout))
+        self.assertEqual([1], attempts.cancelled)
+        self.assertEqual([], clock.getDelayedCalls())
+
+    def test_override_longer(self) -> None:
+        """A per-call timeout replaces (not just caps) the pipeline's."""
+        clock = Clock()
+        attempts = Attempts(clock, None)
+        pipeline = ResiliencePipeline.from_parts(clock=clock, timeout=1.0)
+        result = pipeline.run(attempts, method="GET", host="h", timeout=4.0)
+        clock.advance(3.9)
+        self.assertNoResult(result)
+        clock.advance(0.1)
+        self.assertEqual(
+            4.0, self.failureResultOf(result, HTTPTimeoutError).value.timeout
+        )
+
+    def test_override_without_pipeline_timeout(self) -> None:
+        """A pipeline with no timeout still honours a per-call one."""
+        clock = Clock()
+        attempts = Attempts(clock, None)
+        pipeline = ResiliencePipeline.from_parts(clock=clock)
+        result = pipeline.run(attempts, method="GET", host="h", timeout=3.0)
+        clock.advance(3.0)
+        self.failureResultOf(result, HTTPTimeoutError)
+
+    def test_none_keeps_pipeline_timeout(self) -> None:
+        """Without a per-call timeout the pipeline's own total timeout applies."""
+        clock = Clock()
+        attempts = Attempts(clock, None)
+        pipeline = ResiliencePipeline.from_parts(clock=clock, timeout=1.5)
+        result = pipeline.run(attempts, method="GET", host="h", timeout=None)
+        clock.advance(1.5)
+        self.assertEqual(
+            1.5, self.failureResultOf(result, HTTPTimeoutError).value.timeout
+        )
+
+    def test_override_validated(self) -> None:
+        """A per-call timeout that is not positive is refused."""
+        pipeline = ResiliencePipeline.from_parts(clock=Clock())
+        attempts = Attempts(Clock(), FakeResponse(200))
+        for bad in (0, -1.0):
+            with self.assertRaises(ValueError):
+                pipeline.run(attempts, method="GET", host="h", timeout=bad)
+        self.assertEqual([], attempts.calls)
+
+
+class OnRetryTests(SynchronousTestCase):
+    """`ResiliencePipeline.run` reports each retry to ``on_retry``."""
+
+    def test_reported_before_each_wait(self) -> None:
+        """Each retry is announced with the next attempt's number, wait and cause."""
+        clock = Clock()
+        lost = ConnectionLost()
+        attempts = Attempts(clock, lost, FakeResponse(503), FakeResponse(200))
+        seen: list[tuple[int, float, BaseException, float]] = []
+
+        def on_retry(scheduled: ScheduledRetry) -> None:
+            seen.append(
+                (scheduled.attempt, scheduled.delay, scheduled.error, clock.seconds())
+            )
+
+        pipeline = ResiliencePipeline.from_parts(clock=clock, retry=no_jitter())
+        result = pipeline.run(attempts, method="GET", host="h", on_retry=on_retry)
+        self.assertEqual([(2, 0.5, lost, 0.0)], seen)
+        clock.advance(0.5)
+        self.assertEqual(2, len(seen))
+        attempt, delay, error, when = seen[1]
+        self.assertEqual((3, 1.0, 0.5), (attempt, delay, when))
+        self.assertIsInstance(error, HTTPStatusError)
+        self.assertEqual(503, error.status)  # type: ignore[attr-defined]  # checked above
+        clock.advance(1.0)
+        self.assertEqual(200, self.successResultOf(result).code)
+
+    def test_not_called_without_retry(self) -> None:
+        """No retry, no report: success and exhaustion do not call the hook."""
+        clock = Clock()
+        attempts = Attempts(clock, ConnectionLost(), ConnectionLost())
+        seen: list[ScheduledRetry] = []
+        pipeline = ResiliencePipeline.from_parts(
+            clock=clock, retry=no_jitter(max_attempts=2)
+        )
+        result = pipeline.run(attempts, method="GET", host="h", on_retry=seen.append)
+        clock.advance(0.5)
+        self.failureResultOf(result, HTTPRetryExhaustedError)
+        self.assertEqual([2], [s.attempt for s in seen])
+
+    def test_deferred_hook_awaited(self) -> None:
+        """A hook's Deferred is waited for before the backoff starts."""
+        clock = Clock()
+        attempts = Attempts(clock, ConnectionLost(), FakeResponse(200))
+        gate: Deferred[None] = Deferred()
+        pipeline = ResiliencePipeline.from_parts(clock=clock, retry=no_jitter())
+        result = pipeline.run(
+            attempts, method="GET", host="h", on_retry=lambda scheduled: gate
+        )
+        clock.advance(5.0)
+        self.assertEqual([1], attempts.numbers)
+        gate.callback(None)
+        clock.advance(0.5)
+        self.assertEqual(200, self.successResultOf(result).code)
+        self.assertEqual([0.0, 5.5], attempts.times)
+
+    def test_failing_hook_logged_not_fatal(self) -> None:
+        """A hook that raises is logged; the retry still happens."""
+        clock = Clock()
+        attempts = Attempts(clock, ConnectionLost(), FakeResponse(200))
+
+        def broken(scheduled: ScheduledRetry) -> None:
+            raise ZeroDivisionError("hook bug")
+
+        pipeline = ResiliencePipeline.from_parts(clock=clock, retry=no_jitter())
+        result = pipeline.run(attempts, method="GET", host="h", on_retry=broken)
+        clock.advance(0.5)
+        self.assertEqual(200, self.successResultOf(result).code)
+        self.assertEqual(1, len(self.flushLoggedErrors(ZeroDivisionError)))

@@ -1,0 +1,1056 @@
+# -*- test-case-name: txhttp.test.test_client_connection -*-
+"""
+`HTTPClientConnection`: one HTTP/1.1 client connection driven by callbacks.
+
+For code that wants plain callbacks rather than a Deferred per request or per
+chunk (proxies, crawlers, load generators, streaming gateways). The
+connection connects (TCP through an endpoint, TLS through `TLSEndpoint`),
+writes each request with the wire core's serializer (bodies through the
+shared `BodyWriter`), feeds what arrives to a `ResponseParser` and reports
+every step to an `HTTPClientLifecycleEventReceiver`. It also offers one-shot
+timers, receive-side pause and resume, and an idle timeout, all on an
+injected clock.
+
+Its life is the `ConnectionState` machine: every legal move is a row of
+`_TRANSITIONS` and `_advance` refuses the rest. Receiver callbacks go through
+one dispatcher that never nests them: an event raised while a callback runs
+waits in a bounded queue until it returns.
+
+Left out: pooling, retries, redirects, proxies, ``Expect: 100-continue``
+waits (the body is sent at once, which RFC 9110, section 10.1.1 allows) and
+protocol switching (a 101 or a 2xx to CONNECT ends the connection after
+``on_response_complete``). ``ClientRequest``'s per-request response waits are
+not applied here: use `HTTPClientConnection.set_timer` or the idle timeout.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections import deque
+from collections.abc import Callable, Mapping
+from enum import Enum, auto
+from typing import Final, cast
+
+import idna
+from OpenSSL import SSL
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.error import DNSLookupError, TCPTimedOutError
+from twisted.internet.error import TimeoutError as ConnectTimedOut
+from twisted.internet.interfaces import (
+    IAddress,
+    IConsumer,
+    IDelayedCall,
+    IProducer,
+    IProtocol,
+    IPushProducer,
+    IReactorTime,
+    IStreamClientEndpoint,
+    ITCPTransport,
+    ITransport,
+)
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IBodyProducer, IPolicyForHTTPS
+from zope.interface import implementer
+
+from txhttp._wire import (
+    BodyKind,
+    EndOfMessage,
+    Limits,
+    RemoteProtocolError,
+    ResponseHead,
+    ResponseParser,
+    serialize_request_head,
+)
+from txhttp.client._errors import RequestNotSent, TLSHandshakeFailed
+from txhttp.client._keepalive import exchange_allows_reuse
+from txhttp.client._lifecycle import (
+    ConnectionFailureReason,
+    HTTPClientLifecycleEventReceiver,
+    LifecycleResponse,
+    TimerToken,
+)
+from txhttp.client._producers import BodyWriter
+from txhttp.client._protocol import DEFAULT_CLIENT_LIMITS
+from txhttp.client._request import ClientRequest
+from txhttp.client._tls import TLSEndpoint
+
+__all__ = [
+    "DEFAULT_CALLBACK_CONNECT_TIMEOUT",
+    "DEFAULT_CALLBACK_IDLE_TIMEOUT",
+    "DEFAULT_MAX_QUEUED_EVENTS",
+    "ConnectionInput",
+    "ConnectionState",
+    "HTTPClientConnection",
+]
+
+DEFAULT_CALLBACK_CONNECT_TIMEOUT: Final = 30.0
+"""Seconds for name lookup, TCP connect and TLS handshake together (as the
+pool's ``DEFAULT_CONNECT_TIMEOUT``)."""
+
+DEFAULT_CALLBACK_IDLE_TIMEOUT: Final = 60.0
+"""
+Seconds without a byte sent or received before the connection is closed.
+
+Servers commonly drop idle keep-alive connections after 5 to 75 s; a minute
+notices a dead peer without cutting a slow but live response short. Time
+spent with reading paused by the receiver does not count.
+"""
+
+DEFAULT_MAX_QUEUED_EVENTS: Final = 1024
+"""
+Events held while a receiver callback runs. Only a callback that loops on
+the connection (e.g. sets thousands of zero-second timers that fire inside
+it) can fill it; past it the connection is closed as broken.
+"""
+
+_log = Logger()
+
+
+class ConnectionState(Enum):
+    """Where an `HTTPClientConnection` is in its life; see ``_TRANSITIONS``."""
+
+    NEW = auto()
+    """Built; ``connect()`` not called yet."""
+    CONNECTING = auto()
+    """Looking up, connecting, handshaking."""
+    IDLE = auto()
+    """Connected and no request in progress, so ``send_request`` is accepted."""
+    SENDING = auto()
+    """A request body is being written; its response may be arriving."""
+    RECEIVING = auto()
+    """The request is written; its response is awaited or being read."""
+    SENDING_AFTER_RESPONSE = auto()
+    """The response is complete but the request body is still being written."""
+    CLOSING = auto()
+    """We are ending the connection; ``on_closed`` follows its loss."""
+    CLOSED = auto()
+    """Closed after connecting (or closed while connecting). Final."""
+    FAILED = auto()
+    """The connection attempt failed. Final."""
+
+
+class ConnectionInput(Enum):
+    """What can happen to an `HTTPClientConnection`; columns of ``_TRANSITIONS``."""
+
+    CONNECT = auto()
+    """``connect()`` was called."""
+    CONNECTED = auto()
+    """The endpoint connected (after TLS verification, for TLS)."""
+    CONNECT_FAILED = auto()
+    """The endpoint failed, or the connect timeout fired."""
+    SEND = auto()
+    """``send_request`` wrote a request head."""
+    WRITTEN = auto()
+    """The whole request (head and body) was written."""
+    RESPONSE_DONE = auto()
+    """The final response, body included, was received."""
+    CLOSE = auto()
+    """We end the connection (``close()``, an error, a timeout, no reuse)."""
+    LOST = auto()
+    """The transport called ``connectionLost``."""
+
+
+_S = ConnectionState
+_I = ConnectionInput
+_OPEN: Final = (_S.IDLE, _S.SENDING, _S.RECEIVING, _S.SENDING_AFTER_RESPONSE)
+
+_TRANSITIONS: Final[
+    Mapping[tuple[ConnectionState, ConnectionInput], ConnectionState]
+] = {
+    (_S.NEW, _I.CONNECT): _S.CONNECTING,
+    (_S.NEW, _I.CLOSE): _S.CLOSED,
+    (_S.CONNECTING, _I.CONNECTED): _S.IDLE,
+    (_S.CONNECTING, _I.CONNECT_FAILED): _S.FAILED,
+    (_S.CONNECTING, _I.CLOSE): _S.CLOSED,
+    (_S.IDLE, _I.SEND): _S.SENDING,
+    (_S.SENDING, _I.WRITTEN): _S.RECEIVING,
+    (_S.SENDING, _I.RESPONSE_DONE): _S.SENDING_AFTER_RESPONSE,
+    (_S.RECEIVING, _I.RESPONSE_DONE): _S.IDLE,
+    (_S.SENDING_AFTER_RESPONSE, _I.WRITTEN): _S.IDLE,
+    # Closing is legal from every open state and from CLOSING itself.
+    **{(state, _I.CLOSE): _S.CLOSING for state in (*_OPEN, _S.CLOSING)},
+    # Losing the transport is legal once connected, and final.
+    **{(state, _I.LOST): _S.CLOSED for state in (*_OPEN, _S.CLOSING)},
+}
+"""Every legal move of a connection, written once: (state, input) -> state."""
+
+
+def _classify(reason: Failure, timed_out: bool) -> ConnectionFailureReason:
+    """Which `ConnectionFailureReason` a failed connection attempt gets."""
+    if timed_out:
+        return ConnectionFailureReason.TIMEOUT
+    error = reason.value
+    if isinstance(error, DNSLookupError):
+        return ConnectionFailureReason.DNS
+    if isinstance(error, (TLSHandshakeFailed, SSL.Error)):
+        return ConnectionFailureReason.SSL
+    if isinstance(error, (ConnectTimedOut, TCPTimedOutError, TimeoutError)):
+        return ConnectionFailureReason.TIMEOUT
+    return ConnectionFailureReason.TCP
+
+
+def _host_field(host: str, port: int, default_port: int) -> bytes:
+    """The ``Host`` field value for ``host:port`` (RFC 9110, section 7.2)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = idna.encode(host, uts46=True) if not host.isascii() else host.encode()
+    else:
+        name = f"[{host}]".encode() if address.version == 6 else host.encode()
+    return name if port == default_port else b"%s:%d" % (name, port)
+
+
+@implementer(IBodyProducer)
+class _BytesBody:
+    """A body held in memory; stateless, so one request can be sent again."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self.length = len(body)
+
+    def startProducing(self, consumer: IConsumer) -> Deferred[None]:
+        """Write the whole body at once."""
+        if self._body:
+            consumer.write(self._body)
+        return succeed(None)
+
+    def pauseProducing(self) -> None:
+        """Nothing to pause: everything is written at once."""
+
+    def resumeProducing(self) -> None:
+        """Nothing to resume."""
+
+    def stopProducing(self) -> None:
+        """Nothing to stop."""
+
+
+@implementer(IPushProducer)
+class _TransportProtocol(Protocol):
+    """The Twisted side of a connection: forwards to its `HTTPClientConnection`.
+
+    It is also the transport's (push) producer, so a full send buffer reaches
+    the connection as ``pauseProducing``.
+    """
+
+    def __init__(self, connection: HTTPClientConnection) -> None:
+        self._connection = connection
+
+    def connectionMade(self) -> None:
+        """Hand the transport to the connection."""
+        transport = self.transport
+        assert transport is not None
+        self._connection._transport_made(transport, self)
+
+    def dataReceived(self, data: bytes) -> None:
+        """Forward received bytes."""
+        self._connection._data_received(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """Forward the loss."""
+        self._connection._connection_lost(reason)
+
+    def pauseProducing(self) -> None:
+        """The transport's send buffer is full."""
+        self._connection._throttle()
+
+    def resumeProducing(self) -> None:
+        """The transport's send buffer drained."""
+        self._connection._unthrottle()
+
+    def stopProducing(self) -> None:
+        """The transport is going away: stop any body being written."""
+        self._connection._stop_body()
+
+
+class _OneProtocolFactory(Factory):
+    """Builds the connection's protocol, once."""
+
+    def __init__(self, protocol: _TransportProtocol) -> None:
+        self._protocol: _TransportProtocol | None = protocol
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        """Return the protocol the first time, ``None`` afterwards."""
+        protocol, self._protocol = self._protocol, None
+        return protocol
+
+
+@implementer(IConsumer)
+class _BodyConsumer:
+    """What a `BodyWriter` writes to: the transport, with our flow control."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: HTTPClientConnection) -> None:
+        self._connection = connection
+
+    def write(self, data: bytes) -> None:
+        """Send body bytes (already framed by the writer)."""
+        self._connection._write(data)
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """The writer starts: it will be paused while the transport is full."""
+        self._connection._body_producer_registered(cast(IPushProducer, producer))
+
+    def unregisterProducer(self) -> None:
+        """The writer is done."""
+        self._connection._body_producer_registered(None)
+
+
+class HTTPClientConnection:
+    """
+    One HTTP/1.1 client connection reporting to a lifecycle receiver.
+
+    Building it does no I/O: call `connect` to start. One request may be in
+    progress at a time; after ``on_response_complete`` the same connection
+    takes the next one (keep-alive), unless the exchange forbade reuse.
+
+    Args:
+        reactor: Provides ``IReactorTime`` (timers, timeouts) and, unless
+            ``endpoint`` is given, ``IReactorTCP`` and a name resolver.
+        host: The server's host name or IP address; also the ``Host``
+            field and, with TLS, the name the certificate must match.
+        port: The server's port.
+        receiver: Gets the events; see `HTTPClientLifecycleEventReceiver`.
+        tls: Secure the connection with this policy (a `TLSPolicy` gives
+            verification, SNI, ALPN and clear errors); ``None`` for plain
+            HTTP.
+        connect_timeout: Seconds for lookup, connect and TLS handshake.
+        idle_timeout: Seconds without I/O before the connection is closed;
+            ``None`` only if the caller enforces its own limit.
+        limits: Wire limits for parsing responses (``DEFAULT_CLIENT_LIMITS``
+            by default: bodies are streamed, so their size is not capped).
+        endpoint: How to reach the server, instead of ``HostnameEndpoint``
+            (a UNIX socket, a test double); TLS is layered on top of it.
+        max_queued_events: Bound of the queue of events held while a
+            callback runs (``DEFAULT_MAX_QUEUED_EVENTS``).
+
+    Raises:
+        ValueError: A timeout is not positive, or the port is out of range.
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        host: str,
+        port: int,
+        receiver: HTTPClientLifecycleEventReceiver,
+        *,
+        tls: IPolicyForHTTPS | None = None,
+        connect_timeout: float = DEFAULT_CALLBACK_CONNECT_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_CALLBACK_IDLE_TIMEOUT,
+        limits: Limits | None = None,
+        endpoint: IStreamClientEndpoint | None = None,
+        max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
+    ) -> None:
+        if not connect_timeout > 0:
+            raise ValueError(
+                f"connect_timeout must be > 0 seconds, got {connect_timeout!r}"
+            )
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(
+                f"idle_timeout must be > 0 seconds or None, got {idle_timeout!r}"
+            )
+        if not 0 < port < 65536:
+            raise ValueError(f"port must be 1 to 65535, got {port!r}")
+        if max_queued_events < 1:
+            raise ValueError(
+                f"max_queued_events must be >= 1, got {max_queued_events!r}"
+            )
+        self._reactor = reactor
+        self._clock = reactor
+        self.host: Final = host
+        self.port: Final = port
+        self._receiver = receiver
+        self._tls = tls
+        self._connect_timeout = connect_timeout
+        self._idle_timeout = idle_timeout
+        self._endpoint = endpoint
+        self._max_queued = max_queued_events
+        self._host_field = _host_field(host, port, 80 if tls is None else 443)
+        self._parser = ResponseParser(
+            limits if limits is not None else DEFAULT_CLIENT_LIMITS
+        )
+        self._consumer = _BodyConsumer(self)
+        self._state = ConnectionState.NEW
+        self._transport: ITransport | None = None
+        self._attempt: Deferred[IProtocol] | None = None
+        self._connect_timer: IDelayedCall | None = None
+        self._timed_out = False
+        self._connect_failure: Failure | None = None
+        self._idle_timer: IDelayedCall | None = None
+        self._last_activity = 0.0
+        self._timers: dict[TimerToken, IDelayedCall] = {}
+        self._timer_serial = 0
+        self._request: ClientRequest | None = None
+        self._cached_request: ClientRequest | None = None
+        self._cached_head = b""
+        self._writer: BodyWriter | None = None
+        self._body_producer: IPushProducer | None = None
+        self._reusable = False
+        self._received_any = False
+        self._has_body = False
+        self._lost = False
+        self._throttled = False
+        self._throttle_reported = False
+        self._reading_paused = False
+        self._in_callback = False
+        self._draining = False
+        self._process_queued = False
+        self._pending: deque[tuple[Callable[..., object], tuple[object, ...], bool]] = (
+            deque()
+        )
+
+    # -- state queries --------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current `ConnectionState` (read-only)."""
+        return self._state
+
+    @property
+    def connect_failure(self) -> Failure | None:
+        """Why the attempt failed, once ``on_connection_failure`` was called."""
+        return self._connect_failure
+
+    def is_connected(self) -> bool:
+        """Whether the connection is up and not closing."""
+        return self._state in _OPEN
+
+    def is_idle(self) -> bool:
+        """Whether `send_request` would accept a request now."""
+        return self._state is ConnectionState.IDLE
+
+    def is_closed(self) -> bool:
+        """Whether the connection ended (closed, or the attempt failed)."""
+        return (
+            self._state is ConnectionState.CLOSED
+            or self._state is ConnectionState.FAILED
+        )
+
+    def is_throttled(self) -> bool:
+        """Whether the send buffer is full (between throttle callbacks)."""
+        return self._throttled
+
+    def is_reading_paused(self) -> bool:
+        """Whether `pause_reading` is in effect."""
+        return self._reading_paused
+
+    # -- connecting and closing -----------------------------------------------
+
+    def connect(self) -> None:
+        """
+        Start connecting; ``on_connected`` or ``on_connection_failure``
+        follows (possibly before this returns, e.g. for a failed lookup).
+
+        Raises:
+            ValueError: ``connect()`` was called before or after `close`.
+        """
+        if self._state is not ConnectionState.NEW:
+            raise ValueError(
+                "connect() may be called once, on a new connection; "
+                f"state is {self._state.name}"
+            )
+        self._advance(ConnectionInput.CONNECT)
+        protocol = _TransportProtocol(self)
+        endpoint = self._build_endpoint()
+        self._connect_timer = self._clock.callLater(
+            self._connect_timeout, self._connect_timed_out
+        )
+        try:
+            attempt = endpoint.connect(_OneProtocolFactory(protocol))
+        except Exception:
+            self._connect_failed(Failure())
+            return
+        self._attempt = attempt
+        attempt.addCallbacks(self._connected, self._connect_failed)
+
+    def close(self) -> None:
+        """
+        Close the connection politely (written data is flushed first).
+
+        A request in progress is abandoned. ``on_closed`` follows once the
+        transport is gone; closing while connecting cancels the attempt and
+        calls ``on_closed`` at once. Closing a closed connection does nothing.
+        """
+        state = self._state
+        if state is ConnectionState.NEW or state is ConnectionState.CONNECTING:
+            self._advance(ConnectionInput.CLOSE)
+            self._cancel_connect_timer()
+            attempt, self._attempt = self._attempt, None
+            if attempt is not None:
+                attempt.addErrback(lambda _: None)
+                attempt.cancel()
+            self._finish()
+            return
+        if state in _OPEN:
+            self._shut(abort=False)
+
+    # -- requests ---------------------------------------------------------------
+
+    @staticmethod
+    def build_request(
+        method: bytes,
+        target: bytes,
+        headers: Headers | None = None,
+        body: bytes | IBodyProducer | None = None,
+        *,
+        persistent: bool = True,
+    ) -> ClientRequest:
+        """
+        Build a validated `ClientRequest` for `send_request`.
+
+        A request built from ``bytes`` (or no body) may be sent any number of
+        times, on any connection; reusing one saves validating and
+        serializing it again.
+
+        Args:
+            method: The method token, e.g. ``b"GET"``.
+            target: The request-target, e.g. ``b"/path?q=1"``.
+            headers: Header fields; ``Host`` is added by the connection if
+                absent.
+            body: The body: ``bytes`` (sent with ``Content-Length``), a
+                producer (its ``length`` decides the framing), or ``None``.
+            persistent: False adds ``Connection: close``.
+
+        Raises:
+            LocalProtocolError: A method, target or field could inject.
+        """
+        producer = _BytesBody(body) if isinstance(body, bytes) else body
+        return ClientRequest(
+            method,
+            target,
+            headers if headers is not None else Headers(),
+            producer,
+            persistent=persistent,
+        )
+
+    def send_request(self, request: ClientRequest) -> None:
+        """
+        Send one request; its response comes through the receiver.
+
+        The head is written at once with ``Host`` added if missing; a body
+        follows through its producer (paused while the transport is full).
+        ``persistent=False`` requests, and responses that forbid reuse,
+        close the connection after ``on_response_complete``.
+
+        Raises:
+            RequestNotSent: The connection is not idle: a request is in
+                progress, or it is connecting, closing or closed. Nothing
+                was written.
+            LocalProtocolError: The head cannot be serialized.
+        """
+        if self._state is not ConnectionState.IDLE:
+            raise RequestNotSent(
+                f"send_request refused: the connection is {self._state.name}"
+                + (
+                    "; only one request may be in progress: "
+                    "wait for on_response_complete"
+                    if self._state in _OPEN
+                    else ""
+                )
+            )
+        if request is self._cached_request:
+            head = self._cached_head
+        else:
+            head = self._serialize(request)
+        transport = self._transport
+        assert transport is not None  # IDLE means connected
+        self._advance(ConnectionInput.SEND)
+        self._request = request
+        self._reusable = not request.asks_to_close()
+        self._received_any = False
+        self._parser.expect_response(request.method)
+        self._last_activity = self._clock.seconds()
+        producer = request.bodyProducer
+        if producer is None:
+            transport.write(head)
+            self._advance(ConnectionInput.WRITTEN)
+            return
+        writer = self._writer = BodyWriter(self._consumer, producer, self._body_done)
+        writer.start(head)
+
+    # -- timers -----------------------------------------------------------------
+
+    def set_timer(self, seconds: float) -> TimerToken:
+        """
+        Arm a one-shot timer: ``on_timer(token)`` after ``seconds``.
+
+        It fires whatever the I/O (unlike the idle timeout) and is consumed
+        before ``on_timer`` runs. Pending timers are cancelled when the
+        connection ends.
+
+        Raises:
+            ValueError: ``seconds`` is negative or NaN, or the connection
+                has ended.
+        """
+        if not seconds >= 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds!r}")
+        if self.is_closed():
+            raise ValueError(f"set_timer on an ended connection ({self._state.name})")
+        self._timer_serial += 1
+        token = TimerToken(self._timer_serial, seconds)
+        self._timers[token] = self._clock.callLater(seconds, self._timer_fired, token)
+        return token
+
+    def cancel_timer(self, token: TimerToken) -> bool:
+        """
+        Cancel a pending timer.
+
+        Returns:
+            True if it was pending; False if it already fired, was cancelled
+            or belongs to another connection.
+        """
+        call = self._timers.pop(token, None)
+        if call is None:
+            return False
+        call.cancel()
+        return True
+
+    # -- receive-side flow control --------------------------------------------
+
+    def pause_reading(self) -> None:
+        """
+        Stop reading: no more ``on_body_chunk`` (or other response events)
+        until `resume_reading`. Takes effect as soon as the current callback
+        returns; the transport stops reading, so the server slows down.
+        """
+        if self._reading_paused:
+            return
+        self._reading_paused = True
+        if self._transport is not None and self._state in _OPEN:
+            cast(IPushProducer, self._transport).pauseProducing()
+
+    def resume_reading(self) -> None:
+        """Undo `pause_reading`: deliver held events, then read again."""
+        if not self._reading_paused:
+            return
+        self._reading_paused = False
+        self._last_activity = self._clock.seconds()
+        if self._transport is not None and self._state in _OPEN:
+            cast(IPushProducer, self._transport).resumeProducing()
+            self._process()
+
+    # -- the transport's side (via _TransportProtocol) -------------------------
+
+    def _transport_made(
+        self, transport: ITransport, protocol: _TransportProtocol
+    ) -> None:
+        self._transport = transport
+        if ITCPTransport.providedBy(transport):
+            # A request head must not wait for an ACK (Nagle).
+            transport.setTcpNoDelay(True)
+        cast(IConsumer, transport).registerProducer(protocol, True)
+
+    def _data_received(self, data: bytes) -> None:
+        state = self._state
+        if state is ConnectionState.SENDING or state is ConnectionState.RECEIVING:
+            self._received_any = True
+            self._last_activity = self._clock.seconds()
+            self._parser.feed(data)
+            self._process()
+        elif state is ConnectionState.IDLE:
+            # Bytes nobody asked for: the server is confused or closing.
+            self._shut(abort=True)
+        # SENDING_AFTER_RESPONSE, CLOSING: the bytes are moot.
+
+    def _connection_lost(self, reason: Failure) -> None:
+        if self._in_callback:
+            self._defer(self._connection_lost, reason)
+            return
+        state = self._state
+        if state not in _OPEN and state is not ConnectionState.CLOSING:
+            # Lost before the endpoint reported success (its Deferred says
+            # why), or after the end: nothing to tell the receiver here.
+            self._lost = True
+            return
+        self._lost = True
+        if (
+            state is ConnectionState.SENDING or state is ConnectionState.RECEIVING
+        ) and self._received_any:
+            # Let the parser end a body read until close, or report truncation.
+            self._reading_paused = False
+            self._parser.feed_eof()
+            self._process()
+        self._stop_body()
+        self._advance(ConnectionInput.LOST)
+        self._finish()
+
+    def _throttle(self) -> None:
+        if self._throttled:
+            return
+        self._throttled = True
+        producer = self._body_producer
+        if producer is not None:
+            producer.pauseProducing()
+        if self._state in _OPEN:
+            self._throttle_reported = True
+            self._emit(self._receiver.on_throttled)
+
+    def _unthrottle(self) -> None:
+        if not self._throttled:
+            return
+        self._throttled = False
+        producer = self._body_producer
+        if producer is not None:
+            producer.resumeProducing()
+        if self._throttle_reported:
+            # Only after an on_throttled: the pair always alternates.
+            self._throttle_reported = False
+            if self._state in _OPEN:
+                self._emit(self._receiver.on_unthrottled)
+
+    # -- connecting -------------------------------------------------------------
+
+    def _build_endpoint(self) -> IStreamClientEndpoint:
+        endpoint = self._endpoint
+        if endpoint is None:
+            # HostnameEndpoint's own timeout backs ours up; ours fires first.
+            endpoint = HostnameEndpoint(
+                self._reactor,
+                idna.encode(self.host, uts46=True)
+                if not self.host.isascii()
+                else self.host.encode(),
+                self.port,
+                timeout=math.ceil(self._connect_timeout) + 1,
+            )
+        tls = self._tls
+        if tls is None:
+            return endpoint
+        try:
+            ipaddress.ip_address(self.host)
+            server_name = self.host.encode("ascii")
+        except ValueError:
+            server_name = idna.encode(self.host, uts46=True)
+        creator = tls.creatorForNetloc(server_name, self.port)
+        return TLSEndpoint(creator, endpoint, self.host, self.port)
+
+    def _connect_timed_out(self) -> None:
+        self._connect_timer = None
+        self._timed_out = True
+        attempt = self._attempt
+        if attempt is not None:
+            attempt.cancel()
+
+    def _cancel_connect_timer(self) -> None:
+        timer, self._connect_timer = self._connect_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _connected(self, protocol: IProtocol) -> None:
+        self._attempt = None
+        self._cancel_connect_timer()
+        transport = self._transport
+        if self._state is not ConnectionState.CONNECTING:
+            # Closed by the caller meanwhile: drop what was connected.
+            if transport is not None:
+                cast(ITCPTransport, transport).abortConnection()
+            return
+        if transport is None:
+            self._connect_failed(
+                Failure(RuntimeError("bug: the endpoint connected no transport"))
+            )
+            return
+        self._advance(ConnectionInput.CONNECTED)
+        self._last_activity = self._clock.seconds()
+        if self._idle_timeout is not None:
+            self._idle_timer = self._clock.callLater(
+                self._idle_timeout, self._idle_check
+            )
+        self._emit(self._receiver.on_connected, self)
+
+    def _connect_failed(self, reason: Failure) -> None:
+        self._attempt = None
+        self._cancel_connect_timer()
+        if self._state is not ConnectionState.CONNECTING:
+            return  # closed by the caller meanwhile
+        self._connect_failure = reason
+        self._advance(ConnectionInput.CONNECT_FAILED)
+        self._cancel_all_timers()
+        self._emit(
+            self._receiver.on_connection_failure, _classify(reason, self._timed_out)
+        )
+
+    # -- writing ----------------------------------------------------------------
+
+    def _serialize(self, request: ClientRequest) -> bytes:
+        lines = request.field_lines()
+        if not request.headers.hasHeader(b"host"):
+            lines.insert(0, (b"Host", self._host_field))
+        head = serialize_request_head(request.method, request.uri, lines)
+        self._cached_request = request
+        self._cached_head = head
+        return head
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is not None and not self._lost:
+            transport.write(data)
+
+    def _body_producer_registered(self, producer: IPushProducer | None) -> None:
+        self._body_producer = producer
+        if producer is not None and self._throttled:
+            producer.pauseProducing()
+
+    def _body_done(self, failure: Failure | None) -> None:
+        """The `BodyWriter` reports the end of the request body."""
+        self._writer = None
+        if failure is not None:
+            _log.failure(
+                "request body to {host}:{port} failed; closing the connection",
+                failure,
+                host=self.host,
+                port=self.port,
+            )
+            self._shut(abort=True)
+            return
+        self._last_activity = self._clock.seconds()
+        self._advance(ConnectionInput.WRITTEN)
+
+    def _stop_body(self) -> None:
+        writer, self._writer = self._writer, None
+        self._body_producer = None
+        if writer is not None:
+            writer.stop()
+
+    # -- reading ----------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Turn parser events into callbacks until it needs bytes or pauses."""
+        if self._in_callback:
+            # Continue once the running callback returns, never inside it.
+            if not self._process_queued:
+                self._process_queued = True
+                self._defer(self._process_later)
+            return
+        parser = self._parser
+        receiver = self._receiver
+        while not self._reading_paused:
+            state = self._state
+            if (
+                state is not ConnectionState.RECEIVING
+                and state is not ConnectionState.SENDING
+            ):
+                return
+            try:
+                event = parser.next_event()
+            except RemoteProtocolError as error:
+                self._parse_failed(error)
+                return
+            if event is None:
+                return
+            if type(event) is bytes:
+                self._emit(receiver.on_body_chunk, event)
+            elif isinstance(event, ResponseHead):
+                self._head_received(event)
+            elif isinstance(event, EndOfMessage):
+                self._message_done()
+            else:
+                return  # CONNECTION_CLOSED: the peer closed before a response
+
+    def _process_later(self) -> None:
+        self._process_queued = False
+        self._process()
+
+    def _head_received(self, head: ResponseHead) -> None:
+        if head.status < 200 and head.status != 101:
+            return  # interim: 100 Continue and friends are consumed here
+        request = self._request
+        assert request is not None
+        if self._reusable and not exchange_allows_reuse(request, head):
+            self._reusable = False
+        kind = head.framing.kind
+        self._has_body = kind is not BodyKind.NONE and kind is not BodyKind.TUNNEL
+        response = LifecycleResponse(
+            method=request.method,
+            version=head.version,
+            status=head.status,
+            reason=head.reason,
+            fields=head.fields,
+            has_body=self._has_body,
+            keeps_alive=head.keep_alive,
+        )
+        self._emit(self._receiver.on_response, response)
+        if kind is BodyKind.TUNNEL and self._state in _OPEN:
+            # No protocol switching here: the exchange ends, so does HTTP.
+            self._message_done()
+
+    def _message_done(self) -> None:
+        reusable = self._reusable and not self._parser.buffered_bytes
+        self._request = None
+        self._advance(ConnectionInput.RESPONSE_DONE)
+        if self._state is ConnectionState.SENDING_AFTER_RESPONSE:
+            # The server answered before our body was done. Reuse only if it
+            # has every byte it was promised; else stop the body and close.
+            writer = self._writer
+            if writer is None or not writer.is_complete_on_wire():
+                reusable = False
+        if not reusable:
+            self._shut(abort=False)
+        self._emit(self._receiver.on_response_complete)
+
+    def _parse_failed(self, error: RemoteProtocolError) -> None:
+        self._shut(abort=True)
+        self._emit(self._receiver.on_parse_error, error)
+
+    # -- timers -----------------------------------------------------------------
+
+    def _timer_fired(self, token: TimerToken) -> None:
+        if self._timers.pop(token, None) is not None:
+            self._emit(self._receiver.on_timer, token)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        limit = self._idle_timeout
+        assert limit is not None
+        if self._state not in _OPEN:
+            return
+        now = self._clock.seconds()
+        if self._reading_paused:
+            self._last_activity = now  # our own pause is not the peer's idleness
+        remaining = self._last_activity + limit - now
+        if remaining > 0:
+            self._idle_timer = self._clock.callLater(remaining, self._idle_check)
+            return
+        _log.info(
+            "closing connection to {host}:{port}: no I/O for {limit} s",
+            host=self.host,
+            port=self.port,
+            limit=limit,
+        )
+        self._shut(abort=True)
+
+    def _cancel_all_timers(self) -> None:
+        self._cancel_connect_timer()
+        idle, self._idle_timer = self._idle_timer, None
+        if idle is not None and idle.active():
+            idle.cancel()
+        timers = list(self._timers.values())
+        self._timers.clear()
+        for call in timers:
+            call.cancel()
+
+    # -- ending -----------------------------------------------------------------
+
+    def _shut(self, *, abort: bool) -> None:
+        """End an open connection: stop the body, close the transport."""
+        if self._state is ConnectionState.CLOSING:
+            if abort and self._transport is not None and not self._lost:
+                cast(ITCPTransport, self._transport).abortConnection()
+            return
+        self._advance(ConnectionInput.CLOSE)
+        self._stop_body()
+        transport = self._transport
+        if transport is None or self._lost:
+            return
+        if abort:
+            # abortConnection is on ITCPTransport and TLS transports.
+            cast(ITCPTransport, transport).abortConnection()
+        else:
+            # A registered producer would keep a paused transport open.
+            cast(IConsumer, transport).unregisterProducer()
+            transport.loseConnection()
+
+    def _finish(self) -> None:
+        """The connection ended after connecting (or was closed connecting)."""
+        self._cancel_all_timers()
+        self._emit(self._receiver.on_closed)
+
+    # -- the state machine ------------------------------------------------------
+
+    def _advance(self, event: ConnectionInput) -> None:
+        """Apply ``event`` to the state, or refuse it as a bug."""
+        try:
+            self._state = _TRANSITIONS[self._state, event]
+        except KeyError:
+            raise RuntimeError(
+                f"bug: {event.name} is not valid in state {self._state.name}"
+            ) from None
+
+    # -- calling the receiver ---------------------------------------------------
+
+    def _emit(self, callback: Callable[..., object], *args: object) -> None:
+        """Call a receiver method now, or after the one running returns."""
+        if self._in_callback:
+            self._enqueue(callback, args, True)
+            return
+        self._invoke(callback, args)
+        if self._pending and not self._draining:
+            self._drain()
+
+    def _defer(self, action: Callable[..., object], *args: object) -> None:
+        """Run our own ``action`` once the running callback returns."""
+        self._enqueue(action, args, False)
+
+    def _enqueue(
+        self, action: Callable[..., object], args: tuple[object, ...], is_callback: bool
+    ) -> None:
+        if len(self._pending) >= self._max_queued:
+            self._pending.clear()
+            _log.error(
+                "connection to {host}:{port}: over {limit} events queued while a "
+                "callback ran; closing it",
+                host=self.host,
+                port=self.port,
+                limit=self._max_queued,
+            )
+            if self._state in _OPEN:
+                self._shut(abort=True)
+            return
+        self._pending.append((action, args, is_callback))
+
+    def _invoke(
+        self, callback: Callable[..., object], args: tuple[object, ...]
+    ) -> None:
+        self._in_callback = True
+        try:
+            callback(*args)
+        except Exception:
+            self._in_callback = False
+            self._callback_failed(callback, Failure())
+        else:
+            self._in_callback = False
+
+    def _drain(self) -> None:
+        self._draining = True
+        try:
+            pending = self._pending
+            while pending:
+                action, args, is_callback = pending.popleft()
+                if is_callback:
+                    self._invoke(action, args)
+                else:
+                    action(*args)
+        finally:
+            self._draining = False
+
+    def _callback_failed(
+        self, callback: Callable[..., object], failure: Failure
+    ) -> None:
+        """A receiver method raised: log it; close the connection if open."""
+        name = getattr(callback, "__name__", repr(callback))
+        _log.failure(
+            "receiver {callback} of connection to {host}:{port} raised; "
+            "closing the connection",
+            failure,
+            callback=name,
+            host=self.host,
+            port=self.port,
+        )
+        # Drop queued callbacks (our own continuations stay): after a broken
+        # callback only on_closed is owed.
+        kept = [entry for entry in self._pending if not entry[2]]
+        self._pending.clear()
+        self._pending.extend(kept)
+        state = self._state
+        if state in _OPEN or state is ConnectionState.CLOSING:
+            self._shut(abort=True)
+        elif state is ConnectionState.CONNECTING or state is ConnectionState.NEW:
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"<HTTPClientConnection {self.host}:{self.port} {self._state.name}>"

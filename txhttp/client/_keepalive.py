@@ -1,0 +1,38 @@
+# -*- test-case-name: txhttp.test.test_client_connection -*-
+"""
+The keep-alive rule for one client exchange (RFC 9112, section 9.3).
+
+`exchange_allows_reuse` says, from the request and the final response head,
+whether the connection may carry another request afterwards. It is shared by
+the client connections (`HTTPClientConnection` today; `HTTP11ClientProtocol`
+can switch to it) so the rule is written once. Bytes received beyond the
+response and an unfinished request body also forbid reuse; those are the
+connection's to check.
+"""
+
+from __future__ import annotations
+
+from txhttp._wire import BodyKind, ResponseHead
+from txhttp.client._request import ClientRequest
+
+__all__ = ["exchange_allows_reuse"]
+
+
+def exchange_allows_reuse(request: ClientRequest, head: ResponseHead) -> bool:
+    """
+    Whether the connection may be reused once this exchange is complete.
+
+    Args:
+        request: The request that was sent.
+        head: The final response head received for it.
+
+    Returns:
+        False when the request asked to close (not ``persistent``, or
+        ``Connection: close``), the server did (``Connection: close``, or
+        HTTP/1.0 without keep-alive), the body is read until the connection
+        closes, or the connection became a tunnel; else True.
+    """
+    if not head.keep_alive or request.asks_to_close():
+        return False
+    kind = head.framing.kind
+    return kind is not BodyKind.UNTIL_CLOSE and kind is not BodyKind.TUNNEL
