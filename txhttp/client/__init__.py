@@ -125,6 +125,7 @@ from txhttp.client._pool import (
     PoolKey,
     PoolStats,
 )
+from txhttp.client._producers import BytesBodyProducer
 from txhttp.client._protocol import (
     DEFAULT_CLIENT_LIMITS,
     ClientInput,
@@ -298,6 +299,7 @@ __all__ += [  # Agent, pool, TLS, proxies
     "DEFAULT_QUEUE_TIMEOUT",
     "DEFAULT_TOTAL_TIMEOUT",
     "Agent",
+    "BytesBodyProducer",
     "CertificateVerificationFailed",
     "ConnectTarget",
     "ConnectTunnelEndpoint",

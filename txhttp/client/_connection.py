@@ -34,7 +34,7 @@ from typing import Final, cast
 
 import idna
 from OpenSSL import SSL
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.error import DNSLookupError, TCPTimedOutError
 from twisted.internet.error import TimeoutError as ConnectTimedOut
@@ -74,7 +74,7 @@ from txhttp.client._lifecycle import (
     LifecycleResponse,
     TimerToken,
 )
-from txhttp.client._producers import BodyWriter
+from txhttp.client._producers import BodyWriter, BytesBodyProducer
 from txhttp.client._protocol import DEFAULT_CLIENT_LIMITS
 from txhttp.client._request import ClientRequest
 from txhttp.client._tls import TLSEndpoint
@@ -203,30 +203,6 @@ def _host_field(host: str, port: int, default_port: int) -> bytes:
     else:
         name = f"[{host}]".encode() if address.version == 6 else host.encode()
     return name if port == default_port else b"%s:%d" % (name, port)
-
-
-@implementer(IBodyProducer)
-class _BytesBody:
-    """A body held in memory; stateless, so one request can be sent again."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-        self.length = len(body)
-
-    def startProducing(self, consumer: IConsumer) -> Deferred[None]:
-        """Write the whole body at once."""
-        if self._body:
-            consumer.write(self._body)
-        return succeed(None)
-
-    def pauseProducing(self) -> None:
-        """Nothing to pause: everything is written at once."""
-
-    def resumeProducing(self) -> None:
-        """Nothing to resume."""
-
-    def stopProducing(self) -> None:
-        """Nothing to stop."""
 
 
 @implementer(IPushProducer)
@@ -520,7 +496,7 @@ class HTTPClientConnection:
         Raises:
             LocalProtocolError: A method, target or field could inject.
         """
-        producer = _BytesBody(body) if isinstance(body, bytes) else body
+        producer = BytesBodyProducer(body) if isinstance(body, bytes) else body
         return ClientRequest(
             method,
             target,

@@ -51,7 +51,6 @@ from twisted.python.failure import Failure
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IBodyProducer, IResponse
 from typing_extensions import Unpack
-from zope.interface import implementer
 
 from txhttp.client._breaker import CircuitBreakerRegistry, CircuitState
 from txhttp.client._bulkhead import Bulkhead
@@ -99,6 +98,7 @@ from txhttp.client._interceptors import (
 )
 from txhttp.client._metrics import MetricsRecorder, record_request
 from txhttp.client._multipart import Fields, MultipartProducer
+from txhttp.client._producers import BytesBodyProducer
 from txhttp.client._resilience import ResiliencePipeline
 from txhttp.client._retry import RetryPolicy, ScheduledRetry, request_never_sent
 from txhttp.client._sse import (
@@ -117,8 +117,6 @@ from txhttp.client._url_helpers import (
 )
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IConsumer
-
     from txhttp.client._dns import CachingHostnameResolver
 
 __all__ = [
@@ -215,30 +213,6 @@ class RequestOptions(TypedDict, total=False):
     decompress: bool
 
 
-@implementer(IBodyProducer)
-class _BytesProducer:
-    """A body in memory, written at once."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-        self.length = len(body)
-
-    def startProducing(self, consumer: IConsumer) -> Deferred[None]:
-        """Write the whole body."""
-        if self._body:
-            consumer.write(self._body)
-        return succeed(None)
-
-    def pauseProducing(self) -> None:
-        """Nothing to pause: everything was written at once."""
-
-    def resumeProducing(self) -> None:
-        """Nothing to resume."""
-
-    def stopProducing(self) -> None:
-        """Nothing to stop."""
-
-
 class RequestBody:
     """
     A request body that can be produced again for each attempt.
@@ -258,7 +232,7 @@ class RequestBody:
 
     @classmethod
     def of_bytes(cls, body: bytes, content_type: str | None) -> RequestBody:
-        return cls(lambda: _BytesProducer(body), content_type)
+        return cls(lambda: BytesBodyProducer(body), content_type)
 
     @classmethod
     def once(cls, producer: IBodyProducer) -> RequestBody:

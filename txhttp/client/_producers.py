@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IConsumer, IProducer, IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -29,7 +29,7 @@ from zope.interface import implementer
 from txhttp._wire import encode_chunk, encode_last_chunk
 from txhttp.client._errors import WrongBodyLength
 
-__all__ = ["DEFAULT_MAX_GATHERED_BYTES", "BodyWriter"]
+__all__ = ["DEFAULT_MAX_GATHERED_BYTES", "BodyWriter", "BytesBodyProducer"]
 
 DEFAULT_MAX_GATHERED_BYTES: Final = 64 * 1024
 """
@@ -267,3 +267,32 @@ class BodyWriter:
             self._producer.stopProducing()
         except Exception:
             _log.failure("body producer failed to stop", Failure())
+
+
+@implementer(IBodyProducer)
+class BytesBodyProducer:
+    """
+    A request body held in memory, written in one piece.
+
+    It keeps no state between calls, so the same producer can be sent again
+    (a retry, or a 307/308 redirect).
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self.length = len(body)
+
+    def startProducing(self, consumer: IConsumer) -> Deferred[None]:
+        """Write the whole body at once; the Deferred has already fired."""
+        if self._body:
+            consumer.write(self._body)
+        return succeed(None)
+
+    def pauseProducing(self) -> None:
+        """Nothing to pause: everything was written at once."""
+
+    def resumeProducing(self) -> None:
+        """Nothing to resume."""
+
+    def stopProducing(self) -> None:
+        """Nothing to stop."""
