@@ -1,11 +1,11 @@
-# -*- test-case-name: txhttp.test.test_client_connection -*-
+# -*- test-case-name: txhttp.test.test_client_protocol -*-
 """
 The keep-alive rule for one client exchange (RFC 9112, section 9.3).
 
 `exchange_allows_reuse` says, from the request and the final response head,
 whether the connection may carry another request afterwards. It is shared by
-the client connections (`HTTPClientConnection` today; `HTTP11ClientProtocol`
-can switch to it) so the rule is written once. Bytes received beyond the
+both client connections (`HTTPClientConnection` and `HTTP11ClientProtocol`)
+so the rule is written once. Bytes received beyond the
 response and an unfinished request body also forbid reuse; those are the
 connection's to check.
 """

@@ -62,6 +62,7 @@ from txhttp.client._errors import (
     ResponseHeadTimeout,
     ResponseNeverReceived,
 )
+from txhttp.client._keepalive import exchange_allows_reuse
 from txhttp.client._producers import BodyWriter
 from txhttp.client._request import ClientRequest
 from txhttp.client._response import (
@@ -667,7 +668,7 @@ class HTTP11ClientProtocol(Protocol):
             self._reusable = False
             self._advance(_IN_WRITTEN)
         kind = head.framing.kind
-        if not head.keep_alive:
+        if not exchange_allows_reuse(request, head):
             self._reusable = False
         if kind is _BK_TUNNEL:
             self._cancel_timer(timer)
@@ -679,8 +680,6 @@ class HTTP11ClientProtocol(Protocol):
             length = 0
         else:
             length = UNKNOWN_LENGTH
-            if kind is _BK_UNTIL_CLOSE:
-                self._reusable = False
         stream = self._stream = BodyStream(self._control, self._max_buffered_body_bytes)
         self._body_kind = kind
         response = Response(
