@@ -52,6 +52,7 @@ from txhttp._wire import (
     serialize_response_head,
 )
 from txhttp.server._channel import HTTPChannel
+from txhttp.server._slot import _STATUS_LINES, _VALID_NAMES, _VALID_VALUES, _remember
 
 if TYPE_CHECKING:
     from twisted.web.http import Request
@@ -92,6 +93,18 @@ _TRANSITIONS: Final[Mapping[tuple[WebState, WebInput], WebState]] = {
     # Once the response is complete, losing the connection changes nothing.
     (WebState.FINISHED, WebInput.LOST): WebState.FINISHED,
 }
+
+
+_FRAMING_NAME_LENGTHS: Final = frozenset(
+    {len(b"connection"), len(b"content-length"), len(b"transfer-encoding")}
+)
+"""Lengths of the field names `WebExchange` looks at, to skip others quickly."""
+
+_KEEP_ALIVE: Final = (b"Connection", b"keep-alive")
+_CLOSE: Final = (b"Connection", b"close")
+
+_MAX_LENGTH_DIGITS: Final = 18
+"""Digits the wire core allows in a Content-Length (it stays below 2**63)."""
 
 
 def _has_token(value: bytes, token: bytes) -> bool:
@@ -194,7 +207,8 @@ class WebExchange:
         request = self.request
         if self._state is not WebState.RECEIVING or request is None:
             return
-        self._advance(WebInput.BODY_COMPLETE)
+        # Inline `_advance`: RECEIVING was checked just above.
+        self._state = _TRANSITIONS[WebState.RECEIVING, WebInput.BODY_COMPLETE]
         head = self._head
         try:
             request.requestReceived(head.method, head.target, head.version)
@@ -253,10 +267,7 @@ class WebExchange:
         else:
             fields = list(headers)
         try:
-            status = int(code)
-            self._pending_head = serialize_response_head(
-                status, reason, self._decide_persistence(status, fields)
-            )
+            self._pending_head = self._serialize_head(int(code), reason, fields)
         except (LocalProtocolError, ValueError) as e:
             _log.error(
                 "refused response head for {method!r} {target!r}: {error}",
@@ -267,32 +278,73 @@ class WebExchange:
             self._pending_head = None
             self._answer_and_close(500)
 
-    def _decide_persistence(
-        self, status: int, fields: list[tuple[bytes, bytes]]
-    ) -> list[tuple[bytes, bytes]]:
-        """Decide keep-alive for this response; add ``Connection`` if needed."""
+    def _serialize_head(
+        self, status: int, reason: bytes, fields: list[tuple[bytes, bytes]]
+    ) -> bytes:
+        """
+        Decide keep-alive, add ``Connection`` if needed, and serialize.
+
+        A head whose status line, field names and field values the wire core
+        already accepted (the slot's validation caches) is joined without a
+        second look, as long as its framing fields are plainly consistent (one
+        all-digit Content-Length, or one ``Transfer-Encoding: chunked``);
+        anything else goes through ``serialize_response_head``.
+        """
         head = self._head
         close_asked = False
         has_length = False
         chunked = False
+        line = _STATUS_LINES.get((status, reason)) if type(reason) is bytes else None
+        known = line is not None
+        names = _VALID_NAMES
+        values = _VALID_VALUES
+        parts: list[bytes] = [] if line is None else [line]
         for name, value in fields:
-            lowered = name.lower()
-            if lowered == b"connection":
-                close_asked = close_asked or _has_token(value, b"close")
-            elif lowered == b"content-length":
-                has_length = True
-            elif lowered == b"transfer-encoding":
-                chunked = _has_token(value, b"chunked")
+            if known:
+                try:
+                    known = name in names and value in values
+                except TypeError:  # Unhashable (bytearray): the slow path.
+                    known = False
+                parts += (name, b": ", value, b"\r\n")
+            if len(name) in _FRAMING_NAME_LENGTHS:
+                lowered = name.lower()
+                if lowered == b"connection":
+                    close_asked = close_asked or _has_token(value, b"close")
+                elif lowered == b"content-length":
+                    if (
+                        has_length
+                        or chunked
+                        or type(value) is not bytes
+                        or not value.isdigit()
+                        or len(value) > _MAX_LENGTH_DIGITS
+                    ):
+                        known = False  # Let the wire core judge it.
+                    has_length = True
+                elif lowered == b"transfer-encoding":
+                    if has_length or chunked or value != b"chunked":
+                        known = False
+                    chunked = _has_token(value, b"chunked")
         no_body = head.method == b"HEAD" or status < 200 or status in (204, 304)
         delimited = no_body or has_length or (chunked and head.version == HTTP_1_1)
         persistent = head.keep_alive and delimited and not close_asked
         self._persistent = persistent
+        # Our own Connection fields are valid by construction.
         if persistent:
             if head.version == HTTP_1_0:
-                fields.append((b"Connection", b"keep-alive"))
+                fields.append(_KEEP_ALIVE)
+                parts.append(b"Connection: keep-alive\r\n\r\n")
+            else:
+                parts.append(b"\r\n")
         elif not close_asked:
-            fields.append((b"Connection", b"close"))
-        return fields
+            fields.append(_CLOSE)
+            parts.append(b"Connection: close\r\n\r\n")
+        else:
+            parts.append(b"\r\n")
+        if known:
+            return b"".join(parts)
+        data = serialize_response_head(status, reason, fields)
+        _remember(status, reason, fields, data)
+        return data
 
     def write(self, data: bytes) -> None:
         """Write response bytes (already framed by the request)."""
@@ -320,7 +372,8 @@ class WebExchange:
         """The request finished: end this slot's response."""
         if self._state is not WebState.PROCESSING:
             return
-        self._advance(WebInput.FINISH)
+        # Inline `_advance`: PROCESSING was checked just above.
+        self._state = _TRANSITIONS[WebState.PROCESSING, WebInput.FINISH]
         pending = self._pending_head
         if pending is not None:
             self._pending_head = None
