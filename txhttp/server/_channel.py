@@ -822,11 +822,13 @@ class HTTPChannel(Protocol, TimeoutMixin):
         or a transport without half-close, it simply closes after writing.
         """
         self._advance(_IN_LINGER)
-        if self._read_pauses:
-            self._read_pauses.clear()
-            transport = self._t
-            if transport is not None:
-                transport.resumeProducing()
+        # Discarding input needs reading on, whatever paused it: a pause
+        # dropped along with its request (dropQueuedRequests) may have left
+        # the transport paused with no reason recorded.
+        self._read_pauses.clear()
+        transport = self._t
+        if transport is not None:
+            transport.resumeProducing()
         if self._backlog:
             self._close_write_when_drained = True
         else:
