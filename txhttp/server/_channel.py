@@ -177,6 +177,8 @@ class ReadPause(Enum):
     """``HTTPChannel.maxPipeline`` requests are in progress."""
     WRITE_BLOCKED = auto()
     """The client is not reading our responses; take no new requests."""
+    ABORTED = auto()
+    """An exchange failed and the connection is being aborted: read no more."""
 
 
 # Enum members as plain globals: reading one through its class costs about
@@ -195,6 +197,7 @@ _ST_UNCONNECTED: Final = ChannelState.UNCONNECTED
 _PAUSE_BODY: Final = ReadPause.BODY
 _PAUSE_PIPELINE: Final = ReadPause.PIPELINE
 _PAUSE_WRITE_BLOCKED: Final = ReadPause.WRITE_BLOCKED
+_PAUSE_ABORTED: Final = ReadPause.ABORTED
 _SLOT_DONE: Final = SlotState.DONE
 
 
@@ -935,6 +938,9 @@ class HTTPChannel(Protocol, TimeoutMixin):
     def _exchange_failed(self, method: Callable[..., object]) -> None:
         """Log the exception being handled, raised by ``method``; abort."""
         self._log.failure("exchange failed: {method!r}", method=method)
+        # Stop the read loop here: the failed exchange (and any other) must
+        # not be handed more body or its end; connectionLost tells it.
+        self._read_pauses.add(_PAUSE_ABORTED)
         transport = self._t
         if transport is not None and self._state is not _ST_CLOSED:
             self._slots.clear()

@@ -144,10 +144,6 @@ class FailingExchangeTests(SynchronousTestCase):
         self.flushLoggedErrors(ValueError)
         self.assertEqual(made[0].events, ["start", "lost"])
 
-    test_body_received_raises_no_more_calls.todo = (  # type: ignore[attr-defined]
-        "bug: the aborted exchange still gets body_complete and never connection_lost"
-    )
-
     def test_no_factory_with_body(self) -> None:
         """Without an exchange factory, a request with a body is answered 500."""
         channel = HTTPChannel(clock=Clock())
