@@ -552,7 +552,9 @@ class ChannelSlot:
     def _mark_sent(self) -> None:
         self._advance(_IN_SEND)
         exchange = self.exchange
-        if exchange is not None:
+        # After connection_lost nothing else is called (the Exchange contract):
+        # a response cut by a wire error mid-body is not "sent".
+        if exchange is not None and not self._lost_notified:
             try:
                 exchange.response_sent()
             except Exception:

@@ -414,10 +414,6 @@ class WireErrorMidBodyTests(SynchronousTestCase):
         )
         self.assertEqual(recorder.exchanges[0].events, ["start", "lost"])
 
-    test_cut_response_not_reported_sent.todo = (  # type: ignore[attr-defined]
-        "bug: slot.abort() after a mid-body wire error reports response_sent"
-    )
-
 
 class DroppedReaderTests(SynchronousTestCase):
     """A closing response dropping the request still being read."""
