@@ -127,8 +127,8 @@ class CachingHostnameResolverTests(SynchronousTestCase):
         self.clock = Clock()
         self.inner = FakeResolver(
             {
-                "a.test": ["10.0.0.1", "::1"],
-                "b.test": ["10.0.0.2"],
+                "a.test": ["127.0.0.11", "::1"],
+                "b.test": ["127.0.0.12"],
                 "c.test": ["3.3.3.3"],
             }
         )
@@ -160,7 +160,7 @@ class CachingHostnameResolverTests(SynchronousTestCase):
         resolve(self.cache, "a.test", 80)
         again = resolve(self.cache, "A.TEST", 8443)
         self.assertEqual(
-            [IPv4Address("TCP", "10.0.0.1", 8443), IPv6Address("TCP", "::1", 8443)],
+            [IPv4Address("TCP", "127.0.0.11", 8443), IPv6Address("TCP", "::1", 8443)],
             again.addresses,
         )
         self.assertEqual(1, len(self.inner.calls))
@@ -231,7 +231,7 @@ class CachingEndpointFactoryTests(SynchronousTestCase):
     def test_hostname_endpoint_uses_resolver(self) -> None:
         """TCP targets connect to the addresses the given resolver returns."""
         reactor = MemoryReactorClock()
-        inner = FakeResolver({"a.test": ["10.0.0.1"]})
+        inner = FakeResolver({"a.test": ["127.0.0.11"]})
         cache = CachingHostnameResolver(inner, reactor, ttl=60.0)
         factory = caching_endpoint_factory(reactor, cache, connect_timeout=5)
         for _ in range(2):
@@ -240,7 +240,7 @@ class CachingEndpointFactoryTests(SynchronousTestCase):
             endpoint.connect(Factory.forProtocol(Protocol))
         self.assertEqual([("a.test", 8080)], inner.calls)
         self.assertEqual(
-            [("10.0.0.1", 8080), ("10.0.0.1", 8080)],
+            [("127.0.0.11", 8080), ("127.0.0.11", 8080)],
             [(host, port) for host, port, *_ in reactor.tcpClients],
         )
         self.assertEqual(5, reactor.tcpClients[0][3])
@@ -266,7 +266,7 @@ class HTTPClientDNSCacheTests(SynchronousTestCase):
         self, ttl: float | None
     ) -> tuple[HTTPClient, FakeResolver, MemoryReactorClock]:
         reactor = MemoryReactorClock()
-        inner = FakeResolver({"a.test": ["10.0.0.1"]})
+        inner = FakeResolver({"a.test": ["127.0.0.11"]})
         reactor.installNameResolver(inner)
         config = HTTPClientConfig(dns_cache_ttl=ttl, timeout=None)
         return HTTPClient(config, reactor=reactor), inner, reactor
