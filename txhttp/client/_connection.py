@@ -5,9 +5,8 @@
 For code that wants plain callbacks rather than a Deferred per request or per
 chunk (proxies, crawlers, load generators, streaming gateways). The
 connection connects (TCP through an endpoint, TLS through `TLSEndpoint`),
-writes each request with the wire core's serializer (bodies through the
-shared `BodyWriter`), feeds what arrives to a `ResponseParser` and reports
-every step to an `HTTPClientLifecycleEventReceiver`. It also offers one-shot
+runs each request through a `ClientExchange` and reports every step to an
+`HTTPClientLifecycleEventReceiver`. It also offers one-shot
 timers, receive-side pause and resume, and an idle timeout, all on an
 injected clock.
 
@@ -16,11 +15,14 @@ Its life is the `ConnectionState` machine: every legal move is a row of
 one dispatcher that never nests them: an event raised while a callback runs
 waits in a bounded queue until it returns.
 
-Left out: pooling, retries, redirects, proxies, ``Expect: 100-continue``
-waits (the body is sent at once, which RFC 9110, section 10.1.1 allows) and
-protocol switching (a 101 or a 2xx to CONNECT ends the connection after
-``on_response_complete``). ``ClientRequest``'s per-request response waits are
-not applied here: use `HTTPClientConnection.set_timer` or the idle timeout.
+The exchange itself (writing the request, ``Expect: 100-continue``,
+parsing, interim responses, the early-response rule, the per-request waits
+of `ClientRequest` and the keep-alive verdict) is `ClientExchange`, shared
+with `HTTP11ClientProtocol`; this module turns what it reports into receiver
+callbacks.
+
+Left out: pooling, retries, redirects, proxies and protocol switching (a 101
+or a 2xx to CONNECT ends the connection after ``on_response_complete``).
 """
 
 from __future__ import annotations
@@ -58,25 +60,32 @@ from twisted.web.iweb import IBodyProducer, IPolicyForHTTPS
 from zope.interface import implementer
 
 from txhttp._wire import (
+    END_OF_MESSAGE,
     BodyKind,
     EndOfMessage,
     Limits,
     RemoteProtocolError,
     ResponseHead,
-    ResponseParser,
-    serialize_request_head,
 )
-from txhttp.client._errors import RequestNotSent, TLSHandshakeFailed
-from txhttp.client._keepalive import exchange_allows_reuse
+from txhttp.client._errors import HTTPTimeout, RequestNotSent, TLSHandshakeFailed
+from txhttp.client._exchange import (
+    DEFAULT_CLIENT_LIMITS,
+    ClientExchange,
+    serialize_head,
+)
 from txhttp.client._lifecycle import (
     ConnectionFailureReason,
     HTTPClientLifecycleEventReceiver,
     LifecycleResponse,
     TimerToken,
 )
-from txhttp.client._producers import BodyWriter, BytesBodyProducer
-from txhttp.client._protocol import DEFAULT_CLIENT_LIMITS
-from txhttp.client._request import ClientRequest
+from txhttp.client._producers import BytesBodyProducer
+from txhttp.client._request import (
+    DEFAULT_BODY_IDLE_TIMEOUT,
+    DEFAULT_EXPECT_CONTINUE_TIMEOUT,
+    DEFAULT_RESPONSE_HEAD_TIMEOUT,
+    ClientRequest,
+)
 from txhttp.client._tls import TLSEndpoint
 
 __all__ = [
@@ -158,6 +167,15 @@ class ConnectionInput(Enum):
 _S = ConnectionState
 _I = ConnectionInput
 _OPEN: Final = (_S.IDLE, _S.SENDING, _S.RECEIVING, _S.SENDING_AFTER_RESPONSE)
+_ST_IDLE: Final = ConnectionState.IDLE
+_ST_SENDING: Final = ConnectionState.SENDING
+_ST_RECEIVING: Final = ConnectionState.RECEIVING
+_ST_SENDING_AFTER_RESPONSE: Final = ConnectionState.SENDING_AFTER_RESPONSE
+_IN_SEND: Final = ConnectionInput.SEND
+_IN_WRITTEN: Final = ConnectionInput.WRITTEN
+_IN_RESPONSE_DONE: Final = ConnectionInput.RESPONSE_DONE
+_BK_NONE: Final = BodyKind.NONE
+_BK_TUNNEL: Final = BodyKind.TUNNEL
 
 _TRANSITIONS: Final[
     Mapping[tuple[ConnectionState, ConnectionInput], ConnectionState]
@@ -348,8 +366,13 @@ class HTTPClientConnection:
         self._endpoint = endpoint
         self._max_queued = max_queued_events
         self._host_field = _host_field(host, port, 80 if tls is None else 443)
-        self._parser = ResponseParser(
-            limits if limits is not None else DEFAULT_CLIENT_LIMITS
+        # The exchange's timer stays scheduled between requests (one timer
+        # call per connection, not per request); it is cancelled on close.
+        self._exchange = ClientExchange(
+            self,
+            reactor,
+            limits if limits is not None else DEFAULT_CLIENT_LIMITS,
+            keep_timer=True,
         )
         self._consumer = _BodyConsumer(self)
         self._state = ConnectionState.NEW
@@ -362,18 +385,12 @@ class HTTPClientConnection:
         self._last_activity = 0.0
         self._timers: dict[TimerToken, IDelayedCall] = {}
         self._timer_serial = 0
-        self._request: ClientRequest | None = None
         self._cached_request: ClientRequest | None = None
         self._cached_head = b""
-        self._writer: BodyWriter | None = None
         self._body_producer: IPushProducer | None = None
-        self._reusable = False
-        self._received_any = False
-        self._has_body = False
         self._lost = False
         self._throttled = False
         self._throttle_reported = False
-        self._reading_paused = False
         self._in_callback = False
         self._draining = False
         self._process_queued = False
@@ -414,7 +431,7 @@ class HTTPClientConnection:
 
     def is_reading_paused(self) -> bool:
         """Whether `pause_reading` is in effect."""
-        return self._reading_paused
+        return self._exchange.is_reading_paused()
 
     # -- connecting and closing -----------------------------------------------
 
@@ -476,6 +493,9 @@ class HTTPClientConnection:
         body: bytes | IBodyProducer | None = None,
         *,
         persistent: bool = True,
+        response_head_timeout: float | None = DEFAULT_RESPONSE_HEAD_TIMEOUT,
+        body_idle_timeout: float | None = DEFAULT_BODY_IDLE_TIMEOUT,
+        expect_continue_timeout: float = DEFAULT_EXPECT_CONTINUE_TIMEOUT,
     ) -> ClientRequest:
         """
         Build a validated `ClientRequest` for `send_request`.
@@ -492,9 +512,17 @@ class HTTPClientConnection:
             body: The body: ``bytes`` (sent with ``Content-Length``), a
                 producer (its ``length`` decides the framing), or ``None``.
             persistent: False adds ``Connection: close``.
+            response_head_timeout: Seconds from the end of the request to
+                the final response head (``None``: no limit); see
+                `ClientRequest`.
+            body_idle_timeout: Seconds the response body may go without a
+                byte (``None``: no limit).
+            expect_continue_timeout: Seconds a body sent with ``Expect:
+                100-continue`` waits for ``100 Continue`` before going anyway.
 
         Raises:
             LocalProtocolError: A method, target or field could inject.
+            ValueError: A timeout is negative.
         """
         producer = BytesBodyProducer(body) if isinstance(body, bytes) else body
         return ClientRequest(
@@ -503,6 +531,9 @@ class HTTPClientConnection:
             headers if headers is not None else Headers(),
             producer,
             persistent=persistent,
+            response_head_timeout=response_head_timeout,
+            body_idle_timeout=body_idle_timeout,
+            expect_continue_timeout=expect_continue_timeout,
         )
 
     def send_request(self, request: ClientRequest) -> None:
@@ -510,9 +541,15 @@ class HTTPClientConnection:
         Send one request; its response comes through the receiver.
 
         The head is written at once with ``Host`` added if missing; a body
-        follows through its producer (paused while the transport is full).
-        ``persistent=False`` requests, and responses that forbid reuse,
-        close the connection after ``on_response_complete``.
+        follows through its producer (paused while the transport is full),
+        after ``100 Continue`` (or ``expect_continue_timeout``) if the
+        request has ``Expect: 100-continue``; a final status instead of
+        ``100 Continue`` means the body is never sent. The request's
+        ``response_head_timeout`` and ``body_idle_timeout`` apply: when one
+        runs out the connection is aborted, ``on_response_timeout`` and then
+        ``on_closed`` follow. ``persistent=False`` requests, and responses
+        that forbid reuse, close the connection after
+        ``on_response_complete``.
 
         Raises:
             RequestNotSent: The connection is not idle: a request is in
@@ -520,7 +557,7 @@ class HTTPClientConnection:
                 was written.
             LocalProtocolError: The head cannot be serialized.
         """
-        if self._state is not ConnectionState.IDLE:
+        if self._state is not _ST_IDLE:
             raise RequestNotSent(
                 f"send_request refused: the connection is {self._state.name}"
                 + (
@@ -533,22 +570,14 @@ class HTTPClientConnection:
         if request is self._cached_request:
             head = self._cached_head
         else:
-            head = self._serialize(request)
-        transport = self._transport
-        assert transport is not None  # IDLE means connected
-        self._advance(ConnectionInput.SEND)
-        self._request = request
-        self._reusable = not request.asks_to_close()
-        self._received_any = False
-        self._parser.expect_response(request.method)
+            head = serialize_head(request, self._host_field)
+            self._cached_request = request
+            self._cached_head = head
+        self._advance(_IN_SEND)
         self._last_activity = self._clock.seconds()
-        producer = request.bodyProducer
-        if producer is None:
-            transport.write(head)
-            self._advance(ConnectionInput.WRITTEN)
-            return
-        writer = self._writer = BodyWriter(self._consumer, producer, self._body_done)
-        writer.start(head)
+        exchange = self._exchange
+        exchange.begin(request)
+        exchange.send(head, self._consumer)
 
     # -- timers -----------------------------------------------------------------
 
@@ -595,17 +624,19 @@ class HTTPClientConnection:
         until `resume_reading`. Takes effect as soon as the current callback
         returns; the transport stops reading, so the server slows down.
         """
-        if self._reading_paused:
+        exchange = self._exchange
+        if exchange.is_reading_paused():
             return
-        self._reading_paused = True
+        exchange.pause_reading()
         if self._transport is not None and self._state in _OPEN:
             cast(IPushProducer, self._transport).pauseProducing()
 
     def resume_reading(self) -> None:
         """Undo `pause_reading`: deliver held events, then read again."""
-        if not self._reading_paused:
+        exchange = self._exchange
+        if not exchange.is_reading_paused():
             return
-        self._reading_paused = False
+        exchange.resume_reading()
         self._last_activity = self._clock.seconds()
         if self._transport is not None and self._state in _OPEN:
             cast(IPushProducer, self._transport).resumeProducing()
@@ -624,15 +655,16 @@ class HTTPClientConnection:
 
     def _data_received(self, data: bytes) -> None:
         state = self._state
-        if state is ConnectionState.SENDING or state is ConnectionState.RECEIVING:
-            self._received_any = True
+        if state is _ST_SENDING or state is _ST_RECEIVING:
             self._last_activity = self._clock.seconds()
-            self._parser.feed(data)
+            self._exchange.feed(data)
             self._process()
-        elif state is ConnectionState.IDLE:
+        elif state is _ST_IDLE:
             # Bytes nobody asked for: the server is confused or closing.
             self._shut(abort=True)
-        # SENDING_AFTER_RESPONSE, CLOSING: the bytes are moot.
+        elif state is _ST_SENDING_AFTER_RESPONSE:
+            self._exchange.feed(data)  # beyond the response: no reuse
+        # CLOSING: the bytes are moot.
 
     def _connection_lost(self, reason: Failure) -> None:
         if self._in_callback:
@@ -645,14 +677,11 @@ class HTTPClientConnection:
             self._lost = True
             return
         self._lost = True
-        if (
-            state is ConnectionState.SENDING or state is ConnectionState.RECEIVING
-        ) and self._received_any:
+        if state is _ST_SENDING or state is _ST_RECEIVING:
             # Let the parser end a body read until close, or report truncation.
-            self._reading_paused = False
-            self._parser.feed_eof()
-            self._process()
-        self._stop_body()
+            self._exchange.connection_lost()
+        self._exchange.abandon()
+        self._body_producer = None
         self._advance(ConnectionInput.LOST)
         self._finish()
 
@@ -753,15 +782,6 @@ class HTTPClientConnection:
 
     # -- writing ----------------------------------------------------------------
 
-    def _serialize(self, request: ClientRequest) -> bytes:
-        lines = request.field_lines()
-        if not request.headers.hasHeader(b"host"):
-            lines.insert(0, (b"Host", self._host_field))
-        head = serialize_request_head(request.method, request.uri, lines)
-        self._cached_request = request
-        self._cached_head = head
-        return head
-
     def _write(self, data: bytes) -> None:
         transport = self._transport
         if transport is not None and not self._lost:
@@ -772,106 +792,86 @@ class HTTPClientConnection:
         if producer is not None and self._throttled:
             producer.pauseProducing()
 
-    def _body_done(self, failure: Failure | None) -> None:
-        """The `BodyWriter` reports the end of the request body."""
-        self._writer = None
-        if failure is not None:
-            _log.failure(
-                "request body to {host}:{port} failed; closing the connection",
-                failure,
-                host=self.host,
-                port=self.port,
-            )
-            self._shut(abort=True)
-            return
-        self._last_activity = self._clock.seconds()
-        self._advance(ConnectionInput.WRITTEN)
-
     def _stop_body(self) -> None:
-        writer, self._writer = self._writer, None
+        self._exchange.stop_body()
         self._body_producer = None
-        if writer is not None:
-            writer.stop()
 
-    # -- reading ----------------------------------------------------------------
+    # -- ExchangeSink: what the exchange reports -------------------------------
 
     def _process(self) -> None:
-        """Turn parser events into callbacks until it needs bytes or pauses."""
+        """Let the exchange act on received bytes, never inside a callback."""
         if self._in_callback:
             # Continue once the running callback returns, never inside it.
             if not self._process_queued:
                 self._process_queued = True
                 self._defer(self._process_later)
             return
-        parser = self._parser
-        receiver = self._receiver
-        while not self._reading_paused:
-            state = self._state
-            if (
-                state is not ConnectionState.RECEIVING
-                and state is not ConnectionState.SENDING
-            ):
-                return
-            try:
-                event = parser.next_event()
-            except RemoteProtocolError as error:
-                self._parse_failed(error)
-                return
-            if event is None:
-                return
-            if type(event) is bytes:
-                self._emit(receiver.on_body_chunk, event)
-            elif isinstance(event, ResponseHead):
-                self._head_received(event)
-            elif isinstance(event, EndOfMessage):
-                self._message_done()
-            else:
-                return  # CONNECTION_CLOSED: the peer closed before a response
+        self._exchange.process()
 
     def _process_later(self) -> None:
         self._process_queued = False
         self._process()
 
-    def _head_received(self, head: ResponseHead) -> None:
-        if head.status < 200 and head.status != 101:
-            return  # interim: 100 Continue and friends are consumed here
-        request = self._request
-        assert request is not None
-        if self._reusable and not exchange_allows_reuse(request, head):
-            self._reusable = False
+    def _exchange_written(self) -> None:
+        """The whole request is on the wire (or its body will never be sent)."""
+        self._last_activity = self._clock.seconds()
+        self._advance(_IN_WRITTEN)
+        if self._state is _ST_IDLE and not self._exchange.allows_reuse():
+            # The response came first, then bytes beyond it: no reuse.
+            self._shut(abort=False)
+
+    def _exchange_write_failed(self, failure: Failure) -> None:
+        """The body producer failed or lied about its length."""
+        _log.failure(
+            "request body to {host}:{port} failed; closing the connection",
+            failure,
+            host=self.host,
+            port=self.port,
+        )
+        self._shut(abort=True)
+
+    def _exchange_head(self, head: ResponseHead, request: ClientRequest) -> None:
         kind = head.framing.kind
-        self._has_body = kind is not BodyKind.NONE and kind is not BodyKind.TUNNEL
         response = LifecycleResponse(
             method=request.method,
             version=head.version,
             status=head.status,
             reason=head.reason,
             fields=head.fields,
-            has_body=self._has_body,
+            has_body=kind is not _BK_NONE and kind is not _BK_TUNNEL,
             keeps_alive=head.keep_alive,
         )
         self._emit(self._receiver.on_response, response)
-        if kind is BodyKind.TUNNEL and self._state in _OPEN:
-            # No protocol switching here: the exchange ends, so does HTTP.
-            self._message_done()
 
-    def _message_done(self) -> None:
-        reusable = self._reusable and not self._parser.buffered_bytes
-        self._request = None
-        self._advance(ConnectionInput.RESPONSE_DONE)
-        if self._state is ConnectionState.SENDING_AFTER_RESPONSE:
-            # The server answered before our body was done. Reuse only if it
-            # has every byte it was promised; else stop the body and close.
-            writer = self._writer
-            if writer is None or not writer.is_complete_on_wire():
-                reusable = False
-        if not reusable:
+    def _exchange_body(self, data: bytes) -> None:
+        self._emit(self._receiver.on_body_chunk, data)
+
+    def _exchange_done(self, end: EndOfMessage) -> None:
+        self._advance(_IN_RESPONSE_DONE)
+        if not self._exchange.allows_reuse():
+            # Includes an early response whose body the exchange stopped.
             self._shut(abort=False)
         self._emit(self._receiver.on_response_complete)
 
-    def _parse_failed(self, error: RemoteProtocolError) -> None:
+    def _exchange_tunnel(self, head: ResponseHead, request: ClientRequest) -> None:
+        self._exchange_head(head, request)
+        if self._state in _OPEN:
+            # No protocol switching here: the exchange ends, so does HTTP.
+            self._exchange_done(END_OF_MESSAGE)
+
+    def _exchange_broken(self, error: RemoteProtocolError) -> None:
         self._shut(abort=True)
         self._emit(self._receiver.on_parse_error, error)
+
+    def _exchange_timed_out(self, error: HTTPTimeout) -> None:
+        _log.info(
+            "aborting connection to {host}:{port}: {error}",
+            host=self.host,
+            port=self.port,
+            error=str(error),
+        )
+        self._shut(abort=True)
+        self._emit(self._receiver.on_response_timeout, error)
 
     # -- timers -----------------------------------------------------------------
 
@@ -886,7 +886,7 @@ class HTTPClientConnection:
         if self._state not in _OPEN:
             return
         now = self._clock.seconds()
-        if self._reading_paused:
+        if self._exchange.is_reading_paused():
             self._last_activity = now  # our own pause is not the peer's idleness
         remaining = self._last_activity + limit - now
         if remaining > 0:
@@ -902,6 +902,7 @@ class HTTPClientConnection:
 
     def _cancel_all_timers(self) -> None:
         self._cancel_connect_timer()
+        self._exchange.abandon()
         idle, self._idle_timer = self._idle_timer, None
         if idle is not None and idle.active():
             idle.cancel()
@@ -919,7 +920,8 @@ class HTTPClientConnection:
                 cast(ITCPTransport, self._transport).abortConnection()
             return
         self._advance(ConnectionInput.CLOSE)
-        self._stop_body()
+        self._exchange.abandon()
+        self._body_producer = None
         transport = self._transport
         if transport is None or self._lost:
             return

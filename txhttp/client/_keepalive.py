@@ -1,13 +1,13 @@
-# -*- test-case-name: txhttp.test.test_client_protocol -*-
+# -*- test-case-name: txhttp.test.test_client_exchange -*-
 """
 The keep-alive rule for one client exchange (RFC 9112, section 9.3).
 
 `exchange_allows_reuse` says, from the request and the final response head,
-whether the connection may carry another request afterwards. It is shared by
-both client connections (`HTTPClientConnection` and `HTTP11ClientProtocol`)
-so the rule is written once. Bytes received beyond the
-response and an unfinished request body also forbid reuse; those are the
-connection's to check.
+whether the connection may carry another request afterwards. `ClientExchange`
+applies it for both client connections (`HTTPClientConnection` and
+`HTTP11ClientProtocol`), together with what only the exchange can see: bytes
+received beyond the response, a request body not finished when the response
+ended, and a final status received instead of ``100 Continue``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from txhttp._wire import RemoteProtocolError
 
 if TYPE_CHECKING:
     from txhttp.client._connection import HTTPClientConnection
+    from txhttp.client._errors import HTTPTimeout
 
 __all__ = [
     "ConnectionFailureReason",
@@ -153,7 +154,8 @@ class HTTPClientLifecycleEventReceiver:
 
     Order, per connection: ``on_connected`` or ``on_connection_failure``
     (final); then per request ``on_response``, ``on_body_chunk`` any number
-    of times, ``on_response_complete`` (or ``on_parse_error``); finally
+    of times, ``on_response_complete`` (or ``on_parse_error`` or
+    ``on_response_timeout``); finally
     ``on_closed`` exactly once. ``on_throttled`` / ``on_unthrottled`` (in
     alternation) and ``on_timer`` may come between any two of these while
     the connection is open.
@@ -196,6 +198,14 @@ class HTTPClientLifecycleEventReceiver:
         The response broke HTTP/1.1, or the connection closed inside it
         (``IncompleteMessage``). The connection closes; only ``on_closed``
         follows.
+        """
+
+    def on_response_timeout(self, error: HTTPTimeout) -> None:
+        """
+        A wait of the request ran out: no final response head within its
+        ``response_head_timeout`` after it was sent (`ResponseHeadTimeout`),
+        or no body byte for its ``body_idle_timeout`` (`BodyIdleTimeout`).
+        The connection was aborted; only ``on_closed`` follows.
         """
 
     def on_closed(self) -> None:

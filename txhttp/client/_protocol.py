@@ -2,20 +2,21 @@
 """
 `HTTP11ClientProtocol`: one HTTP/1.1 client connection, one request at a time.
 
-The protocol owns a transport, writes each request through the wire core's
-serializer, feeds what arrives to a `ResponseParser` and turns its events
-into a `Response` (through the ``request()`` Deferred) and body data (pushed
-to the response's `BodyStream`, no Deferred per chunk). It enforces the
-per-request waits of `ClientRequest` with timers from an injected clock, and
-hands itself back to its pool through the quiescent callback only when the
-connection is truly reusable.
+The protocol owns a transport and drives a `ClientExchange` per request: the
+exchange writes the request, parses the response, holds a body for ``100
+Continue``, runs the per-request waits of `ClientRequest` and gives the
+keep-alive verdict; the protocol turns what it reports into a `Response`
+(through the ``request()`` Deferred) and body data (pushed to the response's
+`BodyStream`, no Deferred per chunk), and hands itself back to its pool
+through the quiescent callback only when the connection is truly reusable.
 
 Its life is the `ClientState` machine: every legal move is a row of
 `_TRANSITIONS` and `_advance` refuses the rest. ``connectionLost`` dispatches
 to one handler per state (``_connectionLost_QUIESCENT``, ...).
 
 Left out: connecting, pooling, TLS, proxies, the total deadline (see
-`HTTPConnectionPool` and `Agent`) and all parsing (see `txhttp._wire`).
+`HTTPConnectionPool` and `Agent`), all parsing (see `txhttp._wire`) and the
+exchange rules shared with `HTTPClientConnection` (see `ClientExchange`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Final, cast
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import (
     IConsumer,
-    IDelayedCall,
     IProtocol,
     IPushProducer,
     IReactorTime,
@@ -49,21 +49,21 @@ from txhttp._wire import (
     LocalProtocolError,
     RemoteProtocolError,
     ResponseHead,
-    ResponseParser,
-    serialize_request_head,
 )
 from txhttp.client._errors import (
-    BodyIdleTimeout,
     ConnectionAborted,
+    HTTPTimeout,
     RequestGenerationFailed,
     RequestNotSent,
     RequestTransmissionFailed,
     ResponseFailed,
-    ResponseHeadTimeout,
     ResponseNeverReceived,
 )
-from txhttp.client._keepalive import exchange_allows_reuse
-from txhttp.client._producers import BodyWriter
+from txhttp.client._exchange import (
+    DEFAULT_CLIENT_LIMITS,
+    ClientExchange,
+    serialize_head,
+)
 from txhttp.client._request import ClientRequest
 from txhttp.client._response import (
     DEFAULT_MAX_BUFFERED_BODY_BYTES,
@@ -77,15 +77,6 @@ __all__ = [
     "ClientState",
     "HTTP11ClientProtocol",
 ]
-
-DEFAULT_CLIENT_LIMITS: Final = Limits(max_body_bytes=None)
-"""
-The wire limits a client connection parses with: the wire defaults, except
-that response bodies have no size cap. A client streams bodies to its body
-protocol with backpressure and holds at most
-`DEFAULT_MAX_BUFFERED_BODY_BYTES` itself, so a large download costs no
-memory; callers that collect bodies in memory cap them where they collect.
-"""
 
 
 class ClientState(Enum):
@@ -158,7 +149,6 @@ _ST_TRANSMITTING_AFTER_RECEIVING_RESPONSE: Final = (
 _ST_WAITING: Final = ClientState.WAITING
 _BK_LENGTH: Final = BodyKind.LENGTH
 _BK_NONE: Final = BodyKind.NONE
-_BK_TUNNEL: Final = BodyKind.TUNNEL
 _BK_UNTIL_CLOSE: Final = BodyKind.UNTIL_CLOSE
 _IN_ABORT: Final = ClientInput.ABORT
 _IN_ISSUE: Final = ClientInput.ISSUE
@@ -181,32 +171,6 @@ _VERSIONS: Final[Mapping[bytes, tuple[bytes, int, int]]] = {
 
 _RESPONSE_DONE_PARENTS: Final[list[str]] = Failure(ResponseDone()).parents
 """What ``Failure.parents`` is for `ResponseDone`: the same for every response."""
-
-_MAX_CACHED_HEADS: Final = 256
-"""
-Serialized request heads remembered, keyed by method, target and field lines:
-a client sending the same request again and again (a poller, a benchmark, a
-health check) has it serialized and checked once. Past this many distinct
-heads the memory starts over, so it stays bounded.
-"""
-
-_MAX_CACHED_HEAD_BYTES: Final = 2048
-"""Longest head remembered, so the memo holds at most about 512 KiB."""
-
-_HEADS: Final[dict[tuple[bytes, bytes, tuple[tuple[bytes, bytes], ...]], bytes]] = {}
-
-
-def _serialize_head(request: ClientRequest) -> bytes:
-    """The request head of ``request``, from the wire serializer (memoised)."""
-    key = (request.method, request.uri, tuple(request.field_lines()))
-    head = _HEADS.get(key)
-    if head is None:
-        head = serialize_request_head(key[0], key[1], key[2])
-        if len(head) <= _MAX_CACHED_HEAD_BYTES:
-            if len(_HEADS) >= _MAX_CACHED_HEADS:
-                _HEADS.clear()
-            _HEADS[key] = head
-    return head
 
 
 class _BodyControl:
@@ -268,25 +232,13 @@ class HTTP11ClientProtocol(Protocol):
             clock = cast(IReactorTime, reactor)
         self._clock = clock
         self._quiescent_callback = quiescentCallback
-        self._parser = ResponseParser(
-            limits if limits is not None else DEFAULT_CLIENT_LIMITS
-        )
+        self._exchange = ClientExchange(self, clock, limits)
         self._max_buffered_body_bytes = max_buffered_body_bytes
         self._control = _BodyControl(self)
         self._state = _ST_QUIESCENT
-        self._request: ClientRequest | None = None
         self._deferred: Deferred[Response] | None = None
         self._stream: BodyStream | None = None
         self._body_kind = _BK_NONE
-        self._writer: BodyWriter | None = None
-        self._head_timer: IDelayedCall | None = None
-        self._idle_timer: IDelayedCall | None = None
-        self._continue_timer: IDelayedCall | None = None
-        self._last_activity = 0.0
-        self._reading_paused = False
-        self._processing = False
-        self._received_any = False
-        self._reusable = True
         self._lost_reason: Failure | None = None
         self._closed_waiters: list[Deferred[None]] = []
         self._tunnel_pending = False
@@ -348,7 +300,7 @@ class HTTP11ClientProtocol(Protocol):
                 )
             )
         try:
-            head = _serialize_head(request)
+            head = serialize_head(request)
         except LocalProtocolError:
             # Nothing was written, but the pool expects this connection back
             # through the quiescent callback or closed: close it, as for any
@@ -357,33 +309,16 @@ class HTTP11ClientProtocol(Protocol):
         else:
             invalid = None
         self._advance(_IN_ISSUE)
-        self._request = request
-        self._reusable = not request.asks_to_close()
-        self._received_any = False
         self._body_kind = _BK_NONE
-        self._parser.expect_response(request.method)
+        exchange = self._exchange
+        exchange.begin(request)
         deferred: Deferred[Response] = Deferred(self._cancel_request)
         self._deferred = deferred
         if invalid is not None:
             self._generation_failed(invalid)
             return deferred
-        transport = self.transport
-        assert transport is not None  # is_reusable() checked it
-        producer = request.bodyProducer
-        if producer is None:
-            transport.write(head)
-            self._request_written()
-            return deferred
         # Stream transports accept producers; ITransport does not say so.
-        consumer = cast(IConsumer, transport)
-        writer = self._writer = BodyWriter(consumer, producer, self._body_finished)
-        if request.expects_continue() and producer.length != 0:
-            transport.write(head)
-            self._continue_timer = self._clock.callLater(
-                request.expect_continue_timeout, self._continue_expired
-            )
-        else:
-            writer.start(head)
+        exchange.send(head, cast(IConsumer, self.transport))
         return deferred
 
     def abort(self, reason: Exception | None = None) -> Deferred[None]:
@@ -434,7 +369,7 @@ class HTTP11ClientProtocol(Protocol):
             )
         self._tunnel_pending = False
         self._tunnel = protocol
-        leftover = self._parser.take_leftover()
+        leftover = self._exchange.take_leftover()
         transport = self.transport
         assert transport is not None  # a tunnel response arrived on it
         protocol.makeConnection(transport)
@@ -450,7 +385,7 @@ class HTTP11ClientProtocol(Protocol):
             transport.setTcpNoDelay(True)
 
     def dataReceived(self, data: bytes) -> None:
-        """Feed the response parser and act on its events."""
+        """Feed the exchange and act on what it reports."""
         tunnel = self._tunnel
         if tunnel is not None:
             tunnel.dataReceived(data)
@@ -459,33 +394,29 @@ class HTTP11ClientProtocol(Protocol):
         if not data:
             return
         if state is _ST_TRANSMITTING or state is _ST_WAITING:
-            self._received_any = True
-            if self._idle_timer is not None:
-                self._last_activity = self._clock.seconds()
-            self._parser.feed(data)
-            self._process()
+            exchange = self._exchange
+            exchange.feed(data)
+            exchange.process()
         elif state is _ST_QUIESCENT:
             if self._tunnel_pending:
-                self._parser.feed(data)
+                self._exchange.hold(data)
             else:
                 # Bytes nobody asked for: the server is confused or closing.
                 self._close()
         elif state is _ST_TRANSMITTING_AFTER_RECEIVING_RESPONSE:
-            self._reusable = False
+            self._exchange.feed(data)  # beyond the response: no reuse
         # GENERATION_FAILED, ABORTING, CONNECTION_LOST: the bytes are moot.
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Fail what is outstanding as the state requires, then report closure."""
         self._lost_reason = reason
-        if self._state in (_ST_TRANSMITTING, _ST_WAITING) and (self._received_any):
+        if self._state is _ST_TRANSMITTING or self._state is _ST_WAITING:
             # Let the parser end a body read until close, or report truncation.
             # Held body data goes to the stream, which buffers it if paused.
-            self._reading_paused = False
-            self._parser.feed_eof()
-            self._process()
+            self._exchange.connection_lost()
         previous = self._state
         self._advance(_IN_LOST)
-        self._cancel_timers()
+        self._exchange.abandon()
         match previous:
             case ClientState.QUIESCENT:
                 self._connectionLost_QUIESCENT(reason)
@@ -537,7 +468,11 @@ class HTTP11ClientProtocol(Protocol):
 
     def _connectionLost_WAITING(self, reason: Failure) -> None:
         """The request was sent; the response never came, or was cut short."""
-        error = ResponseFailed if self._received_any else ResponseNeverReceived
+        error = (
+            ResponseFailed
+            if self._exchange.has_received_bytes()
+            else ResponseNeverReceived
+        )
         self._teardown(Failure(error([reason])), Failure(ResponseFailed([reason])))
 
     def _connectionLost_ABORTING(self, reason: Failure) -> None:
@@ -559,33 +494,17 @@ class HTTP11ClientProtocol(Protocol):
                 f"bug: {event.name} is not valid in state {self._state.name}"
             ) from None
 
-    # -- writing --------------------------------------------------------------
+    # -- ExchangeSink: what the exchange reports ---------------------------------
 
-    def _body_finished(self, failure: Failure | None) -> None:
-        """The `BodyWriter` reports the end of the request body."""
-        if failure is None:
-            self._request_written()
-        else:
-            self._writer = None
-            self._generation_failed(failure)
-
-    def _request_written(self) -> None:
-        """The whole request is on the wire."""
-        previous = self._state
+    def _exchange_written(self) -> None:
+        """The whole request is on the wire (or its body will never be sent)."""
         self._advance(_IN_WRITTEN)
-        if previous is _ST_TRANSMITTING:
-            request = self._request
-            assert request is not None
-            timeout = request.response_head_timeout
-            if self._deferred is not None and timeout is not None:
-                self._head_timer = self._clock.callLater(timeout, self._timer_fired)
-        else:
-            self._writer = None
-            self._exchange_finished()
+        if self._state is _ST_QUIESCENT:
+            # The response came first and is complete: the exchange is over.
+            self._give_back_or_close()
 
     def _generation_failed(self, failure: Failure) -> None:
         """The request could not be produced: fail it, abort the connection."""
-        self._reusable = False
         self._advance(_IN_WRITE_FAILED)
         self._teardown(
             Failure(RequestGenerationFailed([failure])),
@@ -593,87 +512,11 @@ class HTTP11ClientProtocol(Protocol):
         )
         self._abort_transport()
 
-    def _continue_expired(self) -> None:
-        """No 100 Continue in time: send the body anyway (RFC 9110, 10.1.1)."""
-        self._continue_timer = None
-        self._start_body()
+    _exchange_write_failed = _generation_failed
 
-    def _start_body(self) -> None:
-        writer = self._writer
-        if writer is not None and not writer.is_started():
-            writer.start()
-
-    # -- reading --------------------------------------------------------------
-
-    def _process(self) -> None:
-        """Act on parser events until it needs bytes, reading pauses or ends."""
-        if self._processing:
-            return
-        self._processing = True
-        parser = self._parser
-        try:
-            while not self._reading_paused:
-                state = self._state
-                if state is not _ST_WAITING and (state is not _ST_TRANSMITTING):
-                    break
-                try:
-                    event = parser.next_event()
-                except RemoteProtocolError:
-                    self._response_broken(Failure())
-                    break
-                if event is None:
-                    break
-                if type(event) is bytes:
-                    stream = self._stream
-                    if stream is not None:
-                        stream.data_received(event)
-                elif isinstance(event, ResponseHead):
-                    if event.status < 200 and event.status != 101:
-                        self._interim_received(event)
-                    else:
-                        self._head_received(event)
-                elif isinstance(event, EndOfMessage):
-                    self._message_done(event)
-                else:
-                    # CONNECTION_CLOSED: the peer closed before any response.
-                    break
-        finally:
-            self._processing = False
-
-    def _interim_received(self, head: ResponseHead) -> None:
-        """A 1xx other than 101: consume it; 100 releases a waiting body."""
-        if head.status == 100 and self._continue_timer is not None:
-            self._continue_timer = self._cancel_timer(self._continue_timer)
-            self._start_body()
-        timer = self._head_timer
-        if timer is not None and timer.active():
-            request = self._request
-            assert request is not None
-            if request.response_head_timeout is not None:
-                timer.reset(request.response_head_timeout)
-
-    def _head_received(self, head: ResponseHead) -> None:
+    def _exchange_head(self, head: ResponseHead, request: ClientRequest) -> None:
         """The final response head: build the `Response`, fire ``request()``."""
-        request = self._request
-        assert request is not None
-        # The head timer becomes the body idle timer if the body needs one
-        # (one reset instead of a cancel and a new timer per response).
-        timer = self._head_timer
-        self._head_timer = None
-        if self._continue_timer is not None:
-            # A final answer instead of 100 Continue: the body is never sent,
-            # and the server may be waiting for it, so no reuse.
-            self._continue_timer = self._cancel_timer(self._continue_timer)
-            self._writer = None
-            self._reusable = False
-            self._advance(_IN_WRITTEN)
         kind = head.framing.kind
-        if not exchange_allows_reuse(request, head):
-            self._reusable = False
-        if kind is _BK_TUNNEL:
-            self._cancel_timer(timer)
-            self._tunnel_received(head, request)
-            return
         if kind is _BK_LENGTH:
             length: int | str = head.framing.length or 0
         elif kind is _BK_NONE:
@@ -691,37 +534,23 @@ class HTTP11ClientProtocol(Protocol):
             request=request,
             body=stream,
         )
-        if kind is not _BK_NONE:
-            self._start_idle_timer(timer)
-        else:
-            self._cancel_timer(timer)
         deferred = self._deferred
         self._deferred = None
         if deferred is not None:
             deferred.callback(response)
 
-    def _tunnel_received(self, head: ResponseHead, request: ClientRequest) -> None:
+    def _exchange_body(self, data: bytes) -> None:
+        stream = self._stream
+        if stream is not None:
+            stream.data_received(data)
+
+    def _exchange_tunnel(self, head: ResponseHead, request: ClientRequest) -> None:
         """A 2xx to CONNECT or a 101: HTTP ends here; `switch_protocol` follows."""
-        status = head.status
-        expected = (request.method == b"CONNECT" and 200 <= status < 300) or (
-            status == 101 and request.headers.hasHeader(b"upgrade")
-        )
-        if not expected or self._state is not _ST_WAITING:
-            self._response_broken(
-                Failure(
-                    RemoteProtocolError(
-                        f"unexpected {status} response switching protocols "
-                        f"(request {request.method!r}, state {self._state.name})"
-                    )
-                )
-            )
-            return
-        self._reusable = False
         self._tunnel_pending = True
         stream = BodyStream(self._control, self._max_buffered_body_bytes)
         response = Response(
             version=_VERSIONS.get(head.version, (b"HTTP", 1, 1)),
-            code=status,
+            code=head.status,
             phrase=head.reason,
             fields=head.fields,
             length=0,
@@ -729,22 +558,19 @@ class HTTP11ClientProtocol(Protocol):
             body=stream,
         )
         self._advance(_IN_RESPONSE_DONE)
-        self._request = None
         stream.finish(Failure(ResponseDone("tunnel established")), ())
         deferred = self._deferred
         self._deferred = None
         if deferred is not None:
             deferred.callback(response)
 
-    def _message_done(self, end: EndOfMessage) -> None:
+    def _exchange_done(self, end: EndOfMessage) -> None:
         """The response is complete: end its body, then reuse or close."""
         stream = self._stream
         self._stream = None
-        self._idle_timer = self._cancel_timer(self._idle_timer)
-        if self._parser.buffered_bytes:
-            self._reusable = False
-        if self._reading_paused:
-            self._reading_paused = False
+        exchange = self._exchange
+        if exchange.is_reading_paused():
+            exchange.resume_reading()
             if self._lost_reason is None:
                 self._producer_transport().resumeProducing()
         if self._body_kind is _BK_UNTIL_CLOSE:
@@ -756,32 +582,34 @@ class HTTP11ClientProtocol(Protocol):
             reason.parents = list(_RESPONSE_DONE_PARENTS)
         self._advance(_IN_RESPONSE_DONE)
         if self._state is _ST_QUIESCENT:
-            self._exchange_finished()
-        else:
-            # The server answered before our body was done. Reuse only if it
-            # already has every byte we promised; else stop and close.
-            writer = self._writer
-            if writer is None or not writer.is_complete_on_wire():
-                self._reusable = False
-                self._writer = None
-                if writer is not None:
-                    writer.stop()
-                self._close()
+            self._give_back_or_close()
+        elif not exchange.is_sending():
+            # The server answered before our body was done and the exchange
+            # stopped the body (the server lacks bytes we promised): close.
+            self._close()
+        # Else every promised byte is on the wire: wait for the producer.
         if stream is not None:
             stream.finish(reason, end.trailers)
 
-    def _exchange_finished(self) -> None:
+    def _give_back_or_close(self) -> None:
         """Request written and response read: give back to the pool, or close."""
-        self._request = None
-        self._writer = None
         if self._lost_reason is not None:
             return
-        if self._reusable:
+        if self._exchange.allows_reuse():
             callback = self._quiescent_callback
             if callback is not None:
                 callback(self)
         else:
             self._close()
+
+    def _exchange_broken(self, error: RemoteProtocolError) -> None:
+        """The response is not valid HTTP/1.1 (or was cut short)."""
+        self._response_broken(Failure(error))
+
+    def _exchange_timed_out(self, error: HTTPTimeout) -> None:
+        """A response wait of the request ran out: abort with it."""
+        reason = Failure(error)
+        self._abort_with(reason, reason)
 
     def _response_broken(self, error: Failure) -> None:
         """The response is not valid HTTP/1.1 (or was cut short): fail, close."""
@@ -791,13 +619,14 @@ class HTTP11ClientProtocol(Protocol):
             reasons.append(lost)
         if self._deferred is not None:
             failure_type = (
-                ResponseFailed if self._received_any else ResponseNeverReceived
+                ResponseFailed
+                if self._exchange.has_received_bytes()
+                else ResponseNeverReceived
             )
             request_error = Failure(failure_type(reasons))
         else:
             request_error = Failure(ResponseFailed(reasons))
         body_error = Failure(ResponseFailed(reasons))
-        self._reusable = False
         if lost is not None:
             self._teardown(request_error, body_error)
         else:
@@ -808,22 +637,22 @@ class HTTP11ClientProtocol(Protocol):
     # -- flow control, called by BodyStream through _BodyControl --------------
 
     def _pause_body(self, stream: BodyStream) -> None:
-        if stream is not self._stream or self._reading_paused:
+        exchange = self._exchange
+        if stream is not self._stream or exchange.is_reading_paused():
             return
-        self._reading_paused = True
-        self._idle_timer = self._cancel_timer(self._idle_timer)
+        exchange.pause_reading()
         if self._lost_reason is None:
             self._producer_transport().pauseProducing()
 
     def _resume_body(self, stream: BodyStream) -> None:
-        if stream is not self._stream or not self._reading_paused:
+        exchange = self._exchange
+        if stream is not self._stream or not exchange.is_reading_paused():
             return
-        self._reading_paused = False
+        exchange.resume_reading()
         if self._lost_reason is not None:
             return
         self._producer_transport().resumeProducing()
-        self._start_idle_timer()
-        self._process()
+        exchange.process()
 
     def _stop_body(self, stream: BodyStream) -> None:
         if stream is not self._stream:
@@ -836,65 +665,6 @@ class HTTP11ClientProtocol(Protocol):
     def _abort_body(self, stream: BodyStream) -> None:
         if stream is self._stream:
             self.abort()
-
-    # -- timers ---------------------------------------------------------------
-
-    def _start_idle_timer(self, reuse: IDelayedCall | None = None) -> None:
-        """Start the body idle timer, re-arming ``reuse`` if it is pending."""
-        request = self._request
-        if request is None or request.body_idle_timeout is None:
-            self._cancel_timer(reuse)
-            return
-        self._idle_timer = self._cancel_timer(self._idle_timer)
-        self._last_activity = self._clock.seconds()
-        if reuse is not None and reuse.active():
-            reuse.reset(request.body_idle_timeout)
-            self._idle_timer = reuse
-        else:
-            self._idle_timer = self._clock.callLater(
-                request.body_idle_timeout, self._timer_fired
-            )
-
-    def _timer_fired(self) -> None:
-        """The head or body idle timer fired (one timer serves both in turn)."""
-        if self._head_timer is not None:
-            self._head_timed_out()
-        elif self._idle_timer is not None:
-            self._idle_check()
-
-    def _idle_check(self) -> None:
-        """The body idle timer fired: time out, or wait out the remainder."""
-        self._idle_timer = None
-        request = self._request
-        assert request is not None and request.body_idle_timeout is not None
-        limit = request.body_idle_timeout
-        elapsed = self._clock.seconds() - self._last_activity
-        if elapsed < limit:
-            self._idle_timer = self._clock.callLater(limit - elapsed, self._timer_fired)
-            return
-        timeout = Failure(BodyIdleTimeout(limit))
-        self._abort_with(timeout, timeout)
-
-    def _head_timed_out(self) -> None:
-        """No final response head within the request's limit."""
-        self._head_timer = None
-        request = self._request
-        assert request is not None and request.response_head_timeout is not None
-        self._abort_with(
-            Failure(ResponseHeadTimeout(request.response_head_timeout)), None
-        )
-
-    @staticmethod
-    def _cancel_timer(timer: IDelayedCall | None) -> IDelayedCall | None:
-        """Cancel ``timer`` if it is pending; returns ``None`` to clear the slot."""
-        if timer is not None and timer.active():
-            timer.cancel()
-        return None
-
-    def _cancel_timers(self) -> None:
-        self._head_timer = self._cancel_timer(self._head_timer)
-        self._idle_timer = self._cancel_timer(self._idle_timer)
-        self._continue_timer = self._cancel_timer(self._continue_timer)
 
     # -- ending ---------------------------------------------------------------
 
@@ -914,7 +684,6 @@ class HTTP11ClientProtocol(Protocol):
         """
         if self._state is _ST_CONNECTION_LOST:
             return
-        self._reusable = False
         self._advance(_IN_ABORT)
         body_error = Failure(
             ResponseFailed([body_reason if body_reason is not None else request_error])
@@ -924,21 +693,15 @@ class HTTP11ClientProtocol(Protocol):
 
     def _close(self) -> None:
         """End the connection politely (nothing is outstanding)."""
-        self._reusable = False
         self._advance(_IN_ABORT)
-        self._cancel_timers()
+        self._exchange.abandon()
         transport = self.transport
         if transport is not None:
             transport.loseConnection()
 
     def _teardown(self, request_error: Failure, body_error: Failure) -> None:
         """Cancel timers, stop the body producer, fail what is outstanding."""
-        self._cancel_timers()
-        self._reading_paused = False
-        writer = self._writer
-        self._writer = None
-        if writer is not None:
-            writer.stop()
+        self._exchange.abandon()
         deferred = self._deferred
         self._deferred = None
         stream = self._stream

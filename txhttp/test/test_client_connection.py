@@ -51,13 +51,18 @@ from txhttp._wire import (
     ResponseHead,
 )
 from txhttp.client import (
+    DEFAULT_RESPONSE_HEAD_TIMEOUT,
+    BodyIdleTimeout,
+    BytesBodyProducer,
     ClientRequest,
     ConnectionFailureReason,
     ConnectionState,
     HTTPClientConnection,
     HTTPClientLifecycleEventReceiver,
+    HTTPTimeout,
     LifecycleResponse,
     RequestNotSent,
+    ResponseHeadTimeout,
     TimerToken,
     TLSHandshakeFailed,
     TLSPolicy,
@@ -1141,3 +1146,218 @@ class NestingTests(SynchronousTestCase):
         self.assertEqual(["closed"], recorder.names())
         self.assertRaises(ValueError, connection.connect)
         self.assertEqual([], reactor.tcpClients)
+
+
+class TimeoutRecorder(Recorder):
+    """A `Recorder` that also records ``on_response_timeout``."""
+
+    def on_response_timeout(self, error: HTTPTimeout) -> None:
+        self.events.append(("timeout", type(error), error.limit_seconds))
+        self._hook("timeout", error)
+
+
+def make_timed(
+    **options: object,
+) -> tuple[HTTPClientConnection, TimeoutRecorder, MemoryReactorClock, FillingTransport]:
+    """Like `make`, with a `TimeoutRecorder` and no connection idle timeout."""
+    reactor = MemoryReactorClock()
+    recorder = TimeoutRecorder()
+    connection = HTTPClientConnection(
+        reactor,
+        "example.com",
+        80,
+        recorder,
+        idle_timeout=None,
+        **options,  # type: ignore[arg-type]  # each test passes valid options
+    )
+    transport = FillingTransport()
+    connection.connect()
+    _, _, factory, _, _ = reactor.tcpClients[0]
+    protocol = factory.buildProtocol(None)
+    assert protocol is not None
+    protocol.makeConnection(transport)
+    return connection, recorder, reactor, transport
+
+
+def expecting(producer: bytes | IBodyProducer, timeout: float = 2.0) -> ClientRequest:
+    """A PUT with ``Expect: 100-continue``."""
+    return ClientRequest(
+        b"PUT",
+        b"/upload",
+        Headers({b"Expect": [b"100-continue"]}),
+        BytesBodyProducer(producer) if isinstance(producer, bytes) else producer,
+        persistent=True,
+        expect_continue_timeout=timeout,
+    )
+
+
+def timed_get(
+    response_head_timeout: float | None = 30.0,
+    body_idle_timeout: float | None = 30.0,
+) -> ClientRequest:
+    """A GET with the given waits."""
+    return ClientRequest(
+        b"GET",
+        b"/",
+        Headers(),
+        persistent=True,
+        response_head_timeout=response_head_timeout,
+        body_idle_timeout=body_idle_timeout,
+    )
+
+
+class ExpectContinueTests(SynchronousTestCase):
+    """``Expect: 100-continue`` through send_request."""
+
+    def test_body_waits_for_100(self) -> None:
+        """The body is held until 100 Continue arrives, then sent."""
+        connection, recorder, _, transport = make_timed()
+        connection.send_request(expecting(b"payload"))
+        self.assertTrue(transport.drain().endswith(b"\r\n\r\n"))
+        self.assertEqual(ConnectionState.SENDING, connection.state)
+        transport.client.dataReceived(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.assertEqual(b"payload", transport.drain())
+        self.assertEqual(ConnectionState.RECEIVING, connection.state)
+        transport.client.dataReceived(OK)
+        self.assertEqual(
+            ["connected", "response", "chunk", "complete"], recorder.names()
+        )
+        self.assertTrue(connection.is_idle())
+
+    def test_body_sent_when_wait_ends(self) -> None:
+        """Without 100 Continue the body goes once the wait ends, not before."""
+        connection, _, reactor, transport = make_timed()
+        connection.send_request(expecting(b"payload", timeout=2.0))
+        transport.drain()
+        reactor.advance(1.9)
+        self.assertEqual(b"", transport.drain())
+        reactor.advance(0.1)
+        self.assertEqual(b"payload", transport.drain())
+        self.assertEqual(ConnectionState.RECEIVING, connection.state)
+
+    def test_final_status_instead_of_100_skips_body(self) -> None:
+        """A final status instead of 100: the body is never sent; no reuse."""
+        producer = FixedBody(7)
+        connection, recorder, reactor, transport = make_timed()
+        connection.send_request(expecting(producer))
+        transport.drain()
+        transport.client.dataReceived(
+            b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n"
+        )
+        self.assertEqual(["connected", "response", "complete"], recorder.names())
+        reactor.advance(10)
+        self.assertFalse(hasattr(producer, "consumer"))
+        self.assertEqual(b"", transport.drain())
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(ConnectionState.CLOSING, connection.state)
+
+
+class RequestTimeoutTests(SynchronousTestCase):
+    """The per-request waits of `ClientRequest`, applied by send_request."""
+
+    def test_response_head_timeout(self) -> None:
+        """No head within response_head_timeout: aborted, on_response_timeout."""
+        connection, recorder, reactor, transport = make_timed()
+        connection.send_request(timed_get(response_head_timeout=5))
+        reactor.advance(4.9)
+        self.assertFalse(transport.disconnected)
+        reactor.advance(0.1)
+        self.assertTrue(transport.disconnected)
+        transport.client.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(
+            [("connected",), ("timeout", ResponseHeadTimeout, 5.0), ("closed",)],
+            recorder.events,
+        )
+        self.assertEqual([], reactor.getDelayedCalls())
+
+    def test_body_idle_timeout(self) -> None:
+        """A body silent for body_idle_timeout: aborted, on_response_timeout."""
+        connection, recorder, reactor, transport = make_timed()
+        connection.send_request(timed_get(body_idle_timeout=3))
+        transport.client.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab")
+        reactor.advance(2)
+        transport.client.dataReceived(b"cd")
+        reactor.advance(2.9)
+        self.assertFalse(transport.disconnected)
+        reactor.advance(0.1)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(
+            ("timeout", BodyIdleTimeout, 3.0), recorder.events[-1], recorder.events
+        )
+
+    def test_paused_reading_does_not_count(self) -> None:
+        """Time with reading paused by the receiver is not the server's delay."""
+        connection, recorder, reactor, transport = make_timed()
+        connection.send_request(timed_get(body_idle_timeout=3))
+        transport.client.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n")
+        connection.pause_reading()
+        transport.client.dataReceived(b"abcdefghi")
+        reactor.advance(100)
+        self.assertNotIn("timeout", recorder.names())
+        connection.resume_reading()
+        self.assertEqual("complete", recorder.names()[-1])
+
+    def test_default_waits_apply(self) -> None:
+        """build_request's default response_head_timeout is ClientRequest's."""
+        connection, recorder, reactor, _ = make_timed()
+        connection.send_request(GET)
+        reactor.advance(DEFAULT_RESPONSE_HEAD_TIMEOUT)
+        self.assertEqual(
+            ("timeout", ResponseHeadTimeout, DEFAULT_RESPONSE_HEAD_TIMEOUT),
+            recorder.events[-1],
+        )
+
+    def test_none_waits_forever(self) -> None:
+        """With both waits None nothing times the request out."""
+        connection, recorder, reactor, transport = make_timed()
+        connection.send_request(
+            HTTPClientConnection.build_request(
+                b"GET", b"/", response_head_timeout=None, body_idle_timeout=None
+            )
+        )
+        reactor.advance(10_000)
+        self.assertEqual([], reactor.getDelayedCalls())
+        self.assertFalse(transport.disconnected)
+        self.assertNotIn("timeout", recorder.names())
+
+    def test_keep_alive_loop_keeps_one_timer(self) -> None:
+        """Many requests on one connection leave one pending timer, none after close."""
+        connection, recorder, reactor, transport = make_timed()
+        for _ in range(50):
+            connection.send_request(GET)
+            reactor.advance(0.1)
+            transport.client.dataReceived(OK)
+        self.assertEqual(50, recorder.names().count("complete"))
+        self.assertEqual(1, len(reactor.getDelayedCalls()))
+        client = transport.client
+        connection.close()
+        client.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual([], reactor.getDelayedCalls())
+
+
+class SharedExchangeRuleTests(SynchronousTestCase):
+    """Rules the callback connection now shares with HTTP11ClientProtocol."""
+
+    def test_bytes_after_early_response_close(self) -> None:
+        """Bytes after an early response forbid reuse once the body is written."""
+        producer = FixedBody(3)
+        connection, _, _, transport = make()
+        connection.send_request(
+            ClientRequest(b"PUT", b"/", Headers(), producer, persistent=True)
+        )
+        producer.consumer.write(b"abc")
+        transport.client.dataReceived(OK)
+        transport.client.dataReceived(b"HTTP/1.1 200")
+        producer.finish()
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(ConnectionState.CLOSING, connection.state)
+
+    def test_unasked_101_is_a_parse_error(self) -> None:
+        """A 101 to a request that asked no upgrade is a parse error."""
+        connection, recorder, _, transport = make()
+        connection.send_request(GET)
+        transport.client.dataReceived(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"
+        )
+        self.assertEqual(["connected", "parse_error"], recorder.names())
+        self.assertTrue(transport.disconnected)
