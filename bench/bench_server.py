@@ -31,6 +31,12 @@ cost, however busy the machine is.
 Run ``python bench/bench_server.py`` (5 s per load, 2 rounds) or ``--quick``
 (1 s, 1 round). `wrk` is installed with apt-get when missing. Nothing is
 asserted: the goals of issue 4 are printed beside the measured ratios.
+
+``--memory`` measures instead, in this process and without sockets, what one
+idle native channel allocates (``tracemalloc`` over 1,000 channels on fake
+transports, with a real reactor's timers): just connected, and after one
+request. RSS figures include the transport, the socket and allocator slack;
+this one is the channel's own, and is not disturbed by other processes.
 """
 
 from __future__ import annotations
@@ -335,6 +341,90 @@ def idle_rss_per_connection(server: Server) -> float:
     return (after - before) * 1024 / IDLE_CONNECTIONS
 
 
+def idle_channel_bytes(count: int = IDLE_CONNECTIONS) -> tuple[float, float]:
+    """
+    Bytes ``tracemalloc`` sees per idle native channel, on fake transports.
+
+    Returns:
+        The bytes per channel just after ``connectionMade``, and after one
+        keep-alive request was answered. The fake transports are not counted.
+    """
+    import gc
+    import tracemalloc
+
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.epollreactor import EPollReactor
+    from twisted.internet.interfaces import ITCPTransport
+    from zope.interface import implementer
+
+    from txhttp.server import HTTPServerFactory, Request, Response
+
+    address = IPv4Address("TCP", "127.0.0.1", 8080)
+
+    @implementer(ITCPTransport)
+    class Fake:
+        """Just enough of a TCP transport; writes are dropped."""
+
+        __slots__ = ()
+
+        def write(self, data: bytes) -> None:
+            pass
+
+        def writeSequence(self, data: object) -> None:
+            pass
+
+        def loseConnection(self) -> None:
+            pass
+
+        abortConnection = loseWriteConnection = loseConnection
+        pauseProducing = resumeProducing = unregisterProducer = loseConnection
+
+        def registerProducer(self, producer: object, streaming: bool) -> None:
+            pass
+
+        def setTcpNoDelay(self, enabled: bool) -> None:
+            pass
+
+        setTcpKeepAlive = setTcpNoDelay
+
+        def getTcpNoDelay(self) -> bool:
+            return True
+
+        getTcpKeepAlive = getTcpNoDelay
+
+        def getPeer(self) -> IPv4Address:
+            return address
+
+        getHost = getPeer
+
+    def hello(request: Request, response: Response) -> None:
+        response.headers.append((b"Content-Type", b"text/plain"))
+        response.finish(BODY)
+
+    # A reactor object is only the clock here: it is never run.
+    factory = HTTPServerFactory(hello, clock=EPollReactor())
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    results = []
+    for requests in (0, 1):
+        transports = [Fake() for _ in range(count)]
+        channels = []
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for transport in transports:
+            channel = factory.buildProtocol(address)
+            channel.makeConnection(transport)
+            for _ in range(requests):
+                channel.dataReceived(request)
+            channels.append(channel)
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        results.append((used - sys.getsizeof(channels)) / count)
+        del channels
+    return results[0], results[1]
+
+
 def _read_response(sock: socket.socket) -> None:
     data = b""
     while not data.endswith(BODY):
@@ -423,10 +513,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="interleaved rounds (best kept)")
     parser.add_argument("--servers", help="comma-separated subset of servers")
     parser.add_argument("--no-rss", action="store_true", help="skip the RSS test")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="only measure tracemalloc bytes per idle channel, in process",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve)
+        return 0
+    if args.memory:
+        fresh, used = idle_channel_bytes()
+        print(f"tracemalloc bytes per idle native channel ({IDLE_CONNECTIONS})")
+        print(f"  just connected        {fresh:>8.0f}")
+        print(f"  after one request     {used:>8.0f}")
         return 0
     seconds = args.seconds or (1.0 if args.quick else 5.0)
     rounds = args.rounds or (1 if args.quick else 2)

@@ -9,11 +9,18 @@ disagree (both present, several different Content-Lengths, a coding list that
 does not end in chunked). What they accept is exactly what our parsers accept
 (`txhttp._wire._grammar`), so our own output always parses. Each head is
 built with one ``b"".join``. Sans-IO: standard library only.
+
+The serializers also remember, in small bounded memos, the pieces they have
+accepted: field names, field values and response status lines. A caller that
+builds a head by joining pieces itself (the server's fast paths) may skip
+validation only for pieces found there (`accepted_status_line`,
+`is_accepted_field`, `ACCEPTED_NAMES`, `ACCEPTED_VALUES`). Only the
+serializers add to the memos, so nothing unvalidated can get in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from typing import Final
 
 from txhttp._wire._chunked import FORBIDDEN_TRAILERS
@@ -34,9 +41,93 @@ _TARGET_CHARS: Final = frozenset(range(0x21, 0x7F))
 _REASON_BAD: Final = frozenset(set(range(0x20)) - {9} | {0x7F})
 
 
+MAX_ACCEPTED_MEMO_ENTRIES: Final = 1024
+"""Entries kept in each memo of accepted pieces (names, values, status lines).
+
+A full memo is emptied and starts over, so a server sending ever-new values
+(ETags, cookies) costs at most this many entries each, while the few pieces
+sent again and again are found after their first use."""
+
+MAX_ACCEPTED_VALUE_BYTES: Final = 256
+"""Longer field values are validated every time, never remembered: this bounds
+the values memo to about ``MAX_ACCEPTED_MEMO_ENTRIES`` times this many bytes."""
+
+_names: Final[set[bytes]] = set()
+_values: Final[set[bytes]] = set()
+_status_lines: Final[dict[tuple[int, bytes], bytes]] = {}
+
+ACCEPTED_NAMES: Final[Set[bytes]] = _names
+"""Field names the serializers accepted (each a token, RFC 9110, 5.1).
+
+Read-only for callers. Validity of a name and of a value do not depend on each
+other, so a field whose name is here and whose value is in `ACCEPTED_VALUES`
+is valid, whichever fields they first came in."""
+
+ACCEPTED_VALUES: Final[Set[bytes]] = _values
+"""Field values the serializers accepted (no CR, LF, NUL or other CTL but
+HTAB, no surrounding whitespace; RFC 9110, 5.5). Read-only for callers.
+
+Framing is not covered: a Content-Length or Transfer-Encoding field made of
+accepted pieces may still contradict another one; check those yourself or
+let `serialize_response_head` / `serialize_request_head` judge."""
+
+ACCEPTED_STATUS_LINES: Final[Mapping[tuple[int, bytes], bytes]] = _status_lines
+"""``HTTP/1.1`` status lines (with their CRLF) that `serialize_response_head`
+wrote, by status code and reason phrase."""
+
+
+def is_accepted_field(name: bytes, value: bytes) -> bool:
+    """
+    Whether ``name`` and ``value`` were each accepted by a serializer before.
+
+    ``True`` means the field line ``name: value`` is valid as it stands (not
+    that it agrees with the framing fields around it). ``False`` only means
+    "not known": validate it (serialize it) to find out.
+    """
+    try:
+        return name in _names and value in _values
+    except TypeError:  # unhashable (bytearray): never remembered
+        return False
+
+
+def accepted_status_line(status: int, reason: bytes) -> bytes | None:
+    """
+    The ``HTTP/1.1`` status line written before for ``status`` and ``reason``.
+
+    Returns:
+        ``b"HTTP/1.1 <status> <reason>\r\n"`` exactly as
+        `serialize_response_head` produced it, or ``None`` if it did not yet.
+    """
+    try:
+        return _status_lines.get((status, reason))
+    except TypeError:  # unhashable reason: never remembered
+        return None
+
+
+def _remember_name(name: bytes) -> None:
+    if len(_names) >= MAX_ACCEPTED_MEMO_ENTRIES:
+        _names.clear()
+    _names.add(name)
+
+
+def _remember_value(value: bytes) -> None:
+    if len(_values) >= MAX_ACCEPTED_MEMO_ENTRIES:
+        _values.clear()
+    _values.add(value)
+
+
+def _remember_status_line(status: int, reason: bytes, line: bytes) -> None:
+    if len(_status_lines) >= MAX_ACCEPTED_MEMO_ENTRIES:
+        _status_lines.clear()
+    _status_lines[status, reason] = line
+
+
 def _check_fields(fields: Iterable[tuple[bytes, bytes]], out: list[bytes]) -> None:
     """
     Validate field lines into ``out``, and keep the framing fields consistent.
+
+    Each name and value found valid is remembered (exact ``bytes`` only:
+    anything mutable could change after the check).
 
     Raises:
         LocalProtocolError: An invalid name or value, or inconsistent
@@ -46,6 +137,8 @@ def _check_fields(fields: Iterable[tuple[bytes, bytes]], out: list[bytes]) -> No
     codings: list[bytes] | None = None
     token = TOKEN_RE.fullmatch
     value_ok = FIELD_VALUE_RE.fullmatch
+    names = _names
+    values = _values
     for name, value in fields:
         if token(name) is None:
             # RFC 9110, section 5.1: field-name = token.
@@ -59,6 +152,14 @@ def _check_fields(fields: Iterable[tuple[bytes, bytes]], out: list[bytes]) -> No
                 f"invalid value for field {preview(name)} (RFC 9110, 5.5: no "
                 f"CR, LF, NUL, CTL or surrounding whitespace): {preview(value)}"
             )
+        if type(name) is bytes and name not in names:
+            _remember_name(name)
+        if (
+            type(value) is bytes
+            and len(value) <= MAX_ACCEPTED_VALUE_BYTES
+            and value not in values
+        ):
+            _remember_value(value)
         out += (name, _COLON_SP, value, _CRLF)
         if len(name) in (14, 17):
             key = name.lower()
@@ -169,9 +270,16 @@ def serialize_response_head(
         )
     if version not in _VERSIONS:
         raise LocalProtocolError(f"unsupported HTTP version: {preview(version)}")
-    out = [version, b" %d " % status, reason, _CRLF]
+    line = b"%s %d %s\r\n" % (version, status, reason)
+    out = [line]
     _check_fields(fields, out)
     out.append(_CRLF)
+    if (
+        version == HTTP_1_1
+        and type(reason) is bytes
+        and (status, reason) not in _status_lines
+    ):
+        _remember_status_line(status, reason, line)
     return b"".join(out)
 
 

@@ -25,6 +25,11 @@ from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer, IClientRequest
 from zope.interface import implementer
 
 from txhttp._wire import LocalProtocolError, preview
+from txhttp._wire._serialize import (
+    ACCEPTED_NAMES,
+    ACCEPTED_VALUES,
+    MAX_ACCEPTED_MEMO_ENTRIES,
+)
 
 __all__ = [
     "DEFAULT_BODY_IDLE_TIMEOUT",
@@ -80,7 +85,8 @@ _SPECIAL_LOWER: Final = frozenset(_CANONICAL_SPECIAL.values())
 _SPECIAL_NAMES: Final[dict[bytes, bytes]] = dict(_CANONICAL_SPECIAL)
 """
 A memo: each field name seen -> its lower case if validation looks at it,
-else ``b""``, so a name is lowered once; bounded by `_MAX_CHECKED_FIELDS`.
+else ``b""``, so a name is lowered once; bounded by
+`txhttp._wire._serialize.MAX_ACCEPTED_MEMO_ENTRIES`.
 """
 
 
@@ -88,7 +94,7 @@ def _special_name(name: bytes) -> bytes:
     """Whether ``name`` is a field validation looks at (memoised)."""
     lowered = name.lower()
     found = lowered if lowered in _SPECIAL_LOWER else b""
-    if len(_SPECIAL_NAMES) >= _MAX_CHECKED_FIELDS:
+    if len(_SPECIAL_NAMES) >= MAX_ACCEPTED_MEMO_ENTRIES:
         _SPECIAL_NAMES.clear()
         _SPECIAL_NAMES.update(_CANONICAL_SPECIAL)
     _SPECIAL_NAMES[name] = found
@@ -103,24 +109,15 @@ def _check_token(kind: str, value: bytes) -> None:
         raise LocalProtocolError(f"{kind} is not a valid token: {preview(value)}")
 
 
-_MAX_CHECKED_FIELDS: Final = 1024
-"""
-Distinct (name, value) header pairs remembered as valid, so the same fields
-sent request after request (Host, User-Agent, Accept, ...) are checked once;
-past this many the memory starts over, so it stays bounded.
-"""
-
-_MAX_CHECKED_VALUE_BYTES: Final = 256
-"""Longest value remembered, so the memo holds at most about 256 KiB."""
-
-_CHECKED_FIELDS: Final[set[tuple[bytes, bytes]]] = set()
-"""Header pairs already found valid (bounded by `_MAX_CHECKED_FIELDS`)."""
-
-
 def _check_field(name: bytes, value: bytes) -> None:
     """
     Raise `LocalProtocolError` unless ``name`` is a token and ``value`` holds
-    no control character; remember the pair as valid otherwise.
+    no control character.
+
+    The wire serializer checks every field again, strictly, and remembers what
+    it accepted (`txhttp._wire._serialize.ACCEPTED_NAMES`, bounded by
+    `txhttp._wire._serialize.MAX_ACCEPTED_MEMO_ENTRIES`); fields found there
+    skip this check.
     """
     _check_token("header name", name)
     if not isinstance(value, bytes):
@@ -130,11 +127,6 @@ def _check_field(name: bytes, value: bytes) -> None:
             f"value of header {name.decode('ascii')} holds a control "
             f"character (CR, LF, NUL, ...): {preview(value)}"
         )
-    if len(value) > _MAX_CHECKED_VALUE_BYTES:
-        return  # long values (cookies, tokens) are checked each time
-    if len(_CHECKED_FIELDS) >= _MAX_CHECKED_FIELDS:
-        _CHECKED_FIELDS.clear()
-    _CHECKED_FIELDS.add((name, value))
 
 
 def _check_timeout(name: str, value: float | None, *, optional: bool) -> None:
@@ -215,11 +207,12 @@ class ClientRequest:
                 f"headers must be twisted.web.http_headers.Headers, not "
                 f"{type(self.headers).__name__}"
             )
-        checked = _CHECKED_FIELDS
+        names = ACCEPTED_NAMES
+        values_seen = ACCEPTED_VALUES
         special: dict[bytes, Sequence[bytes]] = {}
         for name, values in self.headers.getAllRawHeaders():
             for value in values:
-                if (name, value) not in checked:
+                if name not in names or value not in values_seen:
                     _check_field(name, value)
             lowered = _SPECIAL_NAMES.get(name)
             if lowered is None:

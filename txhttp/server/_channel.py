@@ -199,21 +199,30 @@ _PAUSE_PIPELINE: Final = ReadPause.PIPELINE
 _PAUSE_WRITE_BLOCKED: Final = ReadPause.WRITE_BLOCKED
 _PAUSE_ABORTED: Final = ReadPause.ABORTED
 _SLOT_DONE: Final = SlotState.DONE
+_NO_PAUSES: Final[frozenset[ReadPause]] = frozenset()
 
 
-_limits_cache: dict[tuple[Limits, int, int], Limits] = {}
+MAX_LIMITS_CACHE: Final = 64
+"""Distinct channel configurations whose parser ``Limits`` are remembered."""
+
+_limits_cache: dict[tuple[int, int, int], tuple[Limits, Limits]] = {}
 
 
 def _effective_limits(base: Limits, max_header: int, max_body: int) -> Limits:
-    key = (base, max_header, max_body)
-    limits = _limits_cache.get(key)
-    if limits is None:
-        if len(_limits_cache) > 64:
-            _limits_cache.clear()
-        limits = dataclasses.replace(
-            base, max_header_section_bytes=max_header, max_body_bytes=max_body
-        )
-        _limits_cache[key] = limits
+    """``base`` with the channel's header and body caps, made once per config."""
+    # Keyed by identity: hashing a Limits (a dataclass) field by field cost
+    # more than the rest of the lookup, once per connection. The entry keeps
+    # ``base`` alive, so its id cannot be reused while the entry exists.
+    key = (id(base), max_header, max_body)
+    entry = _limits_cache.get(key)
+    if entry is not None and entry[0] is base:
+        return entry[1]
+    if len(_limits_cache) >= MAX_LIMITS_CACHE:
+        _limits_cache.clear()
+    limits = dataclasses.replace(
+        base, max_header_section_bytes=max_header, max_body_bytes=max_body
+    )
+    _limits_cache[key] = (base, limits)
     return limits
 
 
@@ -266,17 +275,55 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     _log: Final = Logger()
 
+    # Per-connection state lives in slots: an idle connection costs its
+    # fields and nothing else (no per-instance dict entries, no empty
+    # containers). The instance still has a ``__dict__`` (Twisted's base
+    # classes have none of their own slots), which holds only what Twisted
+    # sets (``transport``, ``connected``, ``factory``, the TimeoutMixin timer)
+    # and any setting overridden per instance.
+    __slots__ = (
+        "_backlog",
+        "_body_paused_by",
+        "_buffered_total",
+        "_client_closing",
+        "_close_when_drained",
+        "_close_write_when_drained",
+        "_error_status",
+        "_header_call",
+        "_idle_on",
+        "_idle_timeout",
+        "_linger_call",
+        "_lingered_bytes",
+        "_no_delay_set",
+        "_parser",
+        "_peer_closed",
+        "_processing",
+        "_read_pauses",
+        "_reading",
+        "_slots",
+        "_state",
+        "_t",
+        "_transport_paused",
+        "clock",
+    )
+
     def __init__(self, *, clock: IReactorTime | None = None) -> None:
         self.clock = clock
         self._state = _ST_UNCONNECTED
+        # Made when the first bytes arrive: a connection that never sends
+        # any costs no parser.
         self._parser: RequestParser | None = None
-        self._slots: deque[ChannelSlot] = deque()
+        # The pipeline, oldest first. A list: it holds at most maxPipeline
+        # slots, and an empty list is an eighth of an empty deque.
+        self._slots: list[ChannelSlot] = []
         self._reading: ChannelSlot | None = None
         self._body_paused_by: ChannelSlot | None = None
-        self._read_pauses: set[ReadPause] = set()
+        # Immutable and shared while empty (the usual case); replaced on change.
+        self._read_pauses: frozenset[ReadPause] = _NO_PAUSES
         self._processing = False
         self._transport_paused = False
-        self._backlog: deque[bytes] = deque()
+        # Output waiting for the transport; made only when a write must wait.
+        self._backlog: deque[bytes] | None = None
         self._buffered_total = 0
         self._idle_on = False
         self._idle_timeout: float | None = None
@@ -288,7 +335,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._close_write_when_drained = False
         self._error_status: int | None = None
         self._lingered_bytes = 0
-        self._half_closeable = False
+        self._no_delay_set = False
         self._t: _Transport | None = None
 
     # -- time ---------------------------------------------------------------
@@ -337,16 +384,18 @@ class HTTPChannel(Protocol, TimeoutMixin):
     # -- Twisted's protocol interface ---------------------------------------
 
     def connectionMade(self) -> None:
-        """Start reading requests; register as the transport's producer."""
+        """
+        Start reading requests; register as the transport's producer.
+
+        Nothing else is set up yet: the parser is made when bytes arrive, and
+        TCP_NODELAY is set by the first request that keeps the connection
+        open, or the first response written in several pieces (one answered
+        in a single write and closed gains nothing from it: closing pushes
+        out what Nagle's algorithm would hold back).
+        """
         self._advance(_IN_CONNECT)
         transport = self.transport
         assert transport is not None
-        if ITCPTransport.providedBy(transport):
-            transport.setTcpNoDelay(True)
-            self._half_closeable = not ISSLTransport.providedBy(transport)
-        self._parser = RequestParser(
-            _effective_limits(self.limits, self.maxHeaderLength, self.max_body_bytes)
-        )
         # Transports implement IConsumer without always declaring it.
         self._t = cast(_Transport, transport)
         self._t.registerProducer(self, True)
@@ -361,7 +410,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self.resetTimeout()
         if state is _ST_OPEN or (state is _ST_DRAINING and self._reading is not None):
             parser = self._parser
-            assert parser is not None
+            if parser is None:
+                parser = self._parser = self._new_parser()
             parser.feed(data)
             self._process()
             if (
@@ -380,16 +430,22 @@ class HTTPChannel(Protocol, TimeoutMixin):
             if self._lingered_bytes > self.max_linger_bytes:
                 self._close()
 
+    def _new_parser(self) -> RequestParser:
+        return RequestParser(
+            _effective_limits(self.limits, self.maxHeaderLength, self.max_body_bytes)
+        )
+
     def readConnectionLost(self) -> None:
         """The peer closed its sending side."""
         state = self._state
         match state:
             case ChannelState.OPEN | ChannelState.DRAINING:
                 self._peer_closed = True
-                if self._parser is not None and (
-                    state is _ST_OPEN or self._reading is not None
-                ):
-                    self._parser.feed_eof()
+                if state is _ST_OPEN or self._reading is not None:
+                    parser = self._parser
+                    if parser is None:
+                        parser = self._parser = self._new_parser()
+                    parser.feed_eof()
                     self._process()
                 if self._state is _ST_DRAINING:
                     self._maybe_finish()
@@ -416,7 +472,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             if call is not None and call.active():
                 call.cancel()
         self._header_call = self._linger_call = None
-        self._backlog.clear()
+        self._drop_backlog()
         match previous:
             case ChannelState.CLOSED | ChannelState.UNCONNECTED:
                 return
@@ -429,7 +485,9 @@ class HTTPChannel(Protocol, TimeoutMixin):
                 pass
             case _:
                 assert_never(previous)
-        slots = list(self._slots)
+        # Emptied in place: a loop over the pipeline further up the stack
+        # (requestWriteFinished) must see it empty, not carry on.
+        slots = self._slots.copy()
         self._slots.clear()
         reading = self._reading
         self._reading = None
@@ -501,6 +559,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         if parser is None:
             return
         self._processing = True
+        next_event = parser.next_event
         try:
             while not self._read_pauses:
                 if self._reading is None:
@@ -513,25 +572,23 @@ class HTTPChannel(Protocol, TimeoutMixin):
                         self._pause_reading(_PAUSE_WRITE_BLOCKED)
                         break
                 try:
-                    event = parser.next_event()
+                    event = next_event()
                 except RemoteProtocolError as error:
                     self._wire_error(error)
                     break
                 if event is None:
                     break
-                kind = type(event)
-                if kind is bytes:
+                # Most frequent first; isinstance is a C fast path here.
+                if isinstance(event, RequestHead):
+                    self._head_received(event)
+                elif isinstance(event, EndOfMessage):
+                    self.requestReadFinished(event)
+                elif isinstance(event, bytes):
                     reading = self._reading
                     assert reading is not None
                     exchange = reading.exchange
                     if exchange is not None and not reading._lost_notified:
                         self._call_exchange(exchange.body_received, event)
-                elif kind is RequestHead:
-                    assert isinstance(event, RequestHead)
-                    self._head_received(event)
-                elif kind is EndOfMessage:
-                    assert isinstance(event, EndOfMessage)
-                    self.requestReadFinished(event)
                 else:
                     assert isinstance(event, ConnectionClosed)
                     self._peer_closed = True
@@ -560,6 +617,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         elif head.method == b"CONNECT":
             # We do not tunnel: nothing after a CONNECT is read as HTTP.
             self.setReadPersistent(False)
+        elif not self._no_delay_set:
+            self._set_no_delay()
         factory = self.exchangeFactory
         try:
             exchange = (
@@ -574,6 +633,13 @@ class HTTPChannel(Protocol, TimeoutMixin):
         except Exception:
             self._exchange_failed(exchange.start)
 
+    def _set_no_delay(self) -> None:
+        """The connection is kept open: send small responses without delay."""
+        self._no_delay_set = True
+        transport = self.transport
+        if ITCPTransport.providedBy(transport):
+            transport.setTcpNoDelay(True)
+
     def requestReadFinished(self, end: EndOfMessage) -> None:
         """The request being read is complete: tell its exchange."""
         slot = self._reading
@@ -581,7 +647,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._reading = None
         if self._body_paused_by is slot:
             self._body_paused_by = None
-            self._read_pauses.discard(_PAUSE_BODY)
+            self._read_pauses = self._read_pauses - {_PAUSE_BODY}
         slot._body_finished(end.trailers)
         self._update_idle_timer()
 
@@ -620,7 +686,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._reading = None
         if self._body_paused_by in dropped:
             self._body_paused_by = None
-            self._read_pauses.discard(_PAUSE_BODY)
+            self._read_pauses = self._read_pauses - {_PAUSE_BODY}
         reason = Failure(RequestDropped("an earlier response closed the connection"))
         for later in reversed(dropped):
             later._lose(reason)
@@ -642,7 +708,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._error_status = error.status
         else:
             self._reading = None
-            self._read_pauses.discard(_PAUSE_BODY)
+            if _PAUSE_BODY in self._read_pauses:
+                self._read_pauses = self._read_pauses - {_PAUSE_BODY}
             self._body_paused_by = None
             fresh = slot.is_fresh()
             slot._lose_body(Failure(error))
@@ -671,17 +738,18 @@ class HTTPChannel(Protocol, TimeoutMixin):
         return self._t
 
     def _pause_reading(self, reason: ReadPause) -> None:
-        if not self._read_pauses:
+        pauses = self._read_pauses
+        if not pauses:
             transport = self._transport_open()
             if transport is not None:
                 transport.pauseProducing()
-        self._read_pauses.add(reason)
+        self._read_pauses = pauses | {reason}
 
     def _resume_reading(self, reason: ReadPause) -> None:
         pauses = self._read_pauses
         if reason not in pauses:
             return
-        pauses.discard(reason)
+        pauses = self._read_pauses = pauses - {reason}
         if not pauses:
             transport = self._transport_open()
             if transport is not None:
@@ -704,10 +772,13 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def _send(self, data: bytes) -> None:
         """Write ``data`` in pipeline order, in pieces the transport can drain."""
-        if self._backlog or self._transport_paused:
-            self._backlog.append(data)
+        backlog = self._backlog
+        if backlog or self._transport_paused:
+            if backlog is None:
+                backlog = self._backlog = deque()
+            backlog.append(data)
         elif len(data) > self.write_piece_bytes:
-            self._backlog.append(data)
+            self._backlog = deque((data,))
             self._drain_backlog()
         else:
             transport = self._t
@@ -716,24 +787,33 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def _drain_backlog(self) -> None:
         backlog = self._backlog
-        piece = self.write_piece_bytes
-        transport = self._t
-        assert transport is not None
-        while backlog and not self._transport_paused:
-            data = backlog[0]
-            if len(data) > piece:
-                backlog[0] = data[piece:]
-                data = data[:piece]
-            else:
-                backlog.popleft()
-            transport.write(data)
-        if not backlog:
-            if self._close_write_when_drained:
-                self._close_write_when_drained = False
-                self._close_write()
-            elif self._close_when_drained:
-                self._close_when_drained = False
-                self._close()
+        if backlog:
+            piece = self.write_piece_bytes
+            transport = self._t
+            assert transport is not None
+            while backlog and not self._transport_paused:
+                data = backlog[0]
+                if len(data) > piece:
+                    backlog[0] = data[piece:]
+                    data = data[:piece]
+                else:
+                    backlog.popleft()
+                transport.write(data)
+            if backlog:
+                return
+        self._backlog = None
+        if self._close_write_when_drained:
+            self._close_write_when_drained = False
+            self._close_write()
+        elif self._close_when_drained:
+            self._close_when_drained = False
+            self._close()
+
+    def _drop_backlog(self) -> None:
+        backlog = self._backlog
+        if backlog is not None:
+            backlog.clear()  # In place: a drain loop may be holding it.
+            self._backlog = None
 
     def _is_output_blocked(self) -> bool:
         return self._transport_paused or bool(self._backlog)
@@ -768,9 +848,9 @@ class HTTPChannel(Protocol, TimeoutMixin):
         if not slots or slots[0] is not slot:
             raise RuntimeError("bug: only the head of the pipeline can finish")
         while slots and slots[0]._state is _SLOT_DONE:
-            front = slots.popleft()
+            front = slots.pop(0)
             front._mark_sent()
-            if not front.is_persistent():
+            if not front._persistent:
                 self.dropQueuedRequests(front)
                 break
             if slots:
@@ -828,7 +908,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         # Discarding input needs reading on, whatever paused it: a pause
         # dropped along with its request (dropQueuedRequests) may have left
         # the transport paused with no reason recorded.
-        self._read_pauses.clear()
+        self._read_pauses = _NO_PAUSES
         transport = self._t
         if transport is not None:
             transport.resumeProducing()
@@ -840,8 +920,11 @@ class HTTPChannel(Protocol, TimeoutMixin):
     def _close_write(self) -> None:
         if self._state is not _ST_LINGERING:
             return
-        transport = self._t
-        if self._half_closeable and transport is not None:
+        transport = self.transport
+        if ITCPTransport.providedBy(transport) and not ISSLTransport.providedBy(
+            transport
+        ):
+            # Only plain TCP closes one direction: TLS has no half-close.
             transport.loseWriteConnection()
         else:
             self._close()
@@ -860,7 +943,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         transport = self._t
         assert transport is not None
         if self._backlog:
-            self._backlog.clear()
+            self._drop_backlog()
             transport.abortConnection()
             return
         transport.loseConnection()
@@ -875,7 +958,15 @@ class HTTPChannel(Protocol, TimeoutMixin):
     # -- timeouts --------------------------------------------------------------
 
     def _update_idle_timer(self) -> None:
-        """Run the idle timer only while waiting on the peer, not on a handler."""
+        """
+        Run the idle timer only while waiting on the peer, not on a handler.
+
+        While a handler holds the connection, the timer is left running and
+        `timeoutConnection` re-arms it instead of closing; once the peer is
+        waited on again, it is pushed a whole period ahead. Cancelling and
+        re-creating it around every slow request would cost two reactor timer
+        operations each time; pushing a timer later costs nothing.
+        """
         state = self._state
         if state is not _ST_OPEN and state is not _ST_DRAINING:
             return
@@ -887,17 +978,24 @@ class HTTPChannel(Protocol, TimeoutMixin):
         )
         if want is not self._idle_on:
             self._idle_on = want
-            self.setTimeout(self._idle_timeout if want else None)
+            if want:
+                # Resets the running timer (or starts one): a full period.
+                self.setTimeout(self._idle_timeout)
 
     def timeoutConnection(self) -> None:
         """
         The peer made no progress for ``timeOut`` seconds: close.
 
         A client that stopped reading a response is aborted; one that stopped
-        sending a request has its exchange told, then is closed.
+        sending a request has its exchange told, then is closed. While a
+        handler holds the connection, nothing happens but the timer restarting
+        (see ``_update_idle_timer``).
         """
-        self._idle_on = False
         state = self._state
+        if not self._idle_on and (state is _ST_OPEN or state is _ST_DRAINING):
+            self.setTimeout(self._idle_timeout)
+            return
+        self._idle_on = False
         self._log.info("timing out {peer}", peer=self.getPeer())
         match state:
             case ChannelState.OPEN | ChannelState.DRAINING:
@@ -908,7 +1006,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
                     transport.abortConnection()
                     return
                 reason = Failure(TimeoutError("no progress from the client"))
-                slots = list(self._slots)
+                slots = self._slots.copy()
                 self._slots.clear()
                 reading = self._reading
                 self._reading = None
@@ -940,7 +1038,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._log.failure("exchange failed: {method!r}", method=method)
         # Stop the read loop here: the failed exchange (and any other) must
         # not be handed more body or its end; connectionLost tells it.
-        self._read_pauses.add(_PAUSE_ABORTED)
+        self._read_pauses = self._read_pauses | {_PAUSE_ABORTED}
         transport = self._t
         if transport is not None and self._state is not _ST_CLOSED:
             self._slots.clear()

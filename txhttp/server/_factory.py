@@ -52,7 +52,9 @@ class HTTPServerFactory(ServerFactory):
         limits: ``HTTPChannel.limits``, the other wire limits.
     """
 
-    protocol = HTTPChannel
+    protocol: type[HTTPChannel] = HTTPChannel
+    """The channel class; ``__init__`` replaces it with a subclass holding the
+    settings (read them there, e.g. ``factory.protocol.timeOut``)."""
 
     def __init__(
         self,
@@ -78,29 +80,33 @@ class HTTPServerFactory(ServerFactory):
         assert clock is not None
         self.clock = clock
         self.handler = handler
-        self._exchange_factory = native_exchange_factory(handler)
-        self._date_cache = DateCache(clock)
-        self.idle_timeout = idle_timeout
-        self.max_pipeline = max_pipeline
-        self.max_header_bytes = max_header_bytes
-        self.header_timeout = header_timeout
-        self.max_body_bytes = max_body_bytes
-        self.linger_timeout = linger_timeout
-        self.server_header = server_header
-        self.limits = limits
+
+        # The settings are chosen once, so they live on a subclass made here
+        # rather than in every channel: a connection then stores none of
+        # them (see HTTPChannel.__slots__), which keeps an idle one small.
+        class ConfiguredChannel(HTTPChannel):
+            """`HTTPChannel` with the settings of one `HTTPServerFactory`."""
+
+            __slots__ = ()
+            exchangeFactory = staticmethod(native_exchange_factory(handler))
+
+            def logPrefix(self) -> str:
+                """Log (and name transports) as a plain ``HTTPChannel``."""
+                return "HTTPChannel"
+
+        ConfiguredChannel.date_cache = DateCache(clock)
+        ConfiguredChannel.timeOut = idle_timeout
+        ConfiguredChannel.maxPipeline = max_pipeline
+        ConfiguredChannel.maxHeaderLength = max_header_bytes
+        ConfiguredChannel.header_timeout = header_timeout
+        ConfiguredChannel.max_body_bytes = max_body_bytes
+        ConfiguredChannel.linger_timeout = linger_timeout
+        ConfiguredChannel.server_header = server_header
+        ConfiguredChannel.limits = limits
+        self.protocol = ConfiguredChannel
 
     def buildProtocol(self, addr: IAddress | None) -> HTTPChannel:
         """Return a channel configured with this factory's settings."""
-        channel = HTTPChannel(clock=self.clock)
+        channel = self.protocol(clock=self.clock)
         channel.factory = self
-        channel.exchangeFactory = self._exchange_factory
-        channel.date_cache = self._date_cache
-        channel.timeOut = self.idle_timeout
-        channel.maxPipeline = self.max_pipeline
-        channel.maxHeaderLength = self.max_header_bytes
-        channel.header_timeout = self.header_timeout
-        channel.max_body_bytes = self.max_body_bytes
-        channel.linger_timeout = self.linger_timeout
-        channel.server_header = self.server_header
-        channel.limits = self.limits
         return channel

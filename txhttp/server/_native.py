@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from functools import partial
 from typing import Any, Final, TypeAlias
 from urllib.parse import parse_qs
 
@@ -490,13 +491,16 @@ class NativeExchange:
 
     Args:
         handler: The handler to call.
+        channel: The connection (unused: handlers never see it).
         head: The request head.
         slot: Where the response goes.
     """
 
     __slots__ = ("_handler", "request", "response")
 
-    def __init__(self, handler: Handler, head: RequestHead, slot: ResponseSlot) -> None:
+    def __init__(
+        self, handler: Handler, channel: object, head: RequestHead, slot: ResponseSlot
+    ) -> None:
         self._handler = handler
         self.request = Request(head, slot)
         self.response = Response(slot, self.request)
@@ -575,8 +579,5 @@ class NativeExchange:
 
 def native_exchange_factory(handler: Handler) -> ExchangeFactory:
     """Return an exchange factory that runs ``handler`` for every request."""
-
-    def build(channel: object, head: RequestHead, slot: ResponseSlot) -> NativeExchange:
-        return NativeExchange(handler, head, slot)
-
-    return build
+    # A partial, not a closure: one Python frame less per request.
+    return partial(NativeExchange, handler)

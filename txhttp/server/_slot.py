@@ -10,8 +10,9 @@ response's producer. The slot and ``HTTPChannel`` are one unit split in two
 modules: the slot calls the channel's underscore methods, and nothing else
 may. Serialization goes through ``txhttp._wire``: a response head is joined
 directly only when its status line, field names and field values were each
-already produced or accepted by the wire core's serializer (small bounded
-caches), so nothing unvalidated reaches the wire.
+already produced or accepted by the wire core's serializer (its bounded memo,
+`txhttp._wire._serialize.ACCEPTED_NAMES` and friends), so nothing unvalidated
+reaches the wire.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ from txhttp._wire import (
     encode_chunk,
     encode_last_chunk,
     serialize_response_head,
+)
+from txhttp._wire._serialize import (
+    ACCEPTED_NAMES,
+    ACCEPTED_STATUS_LINES,
+    ACCEPTED_VALUES,
 )
 from txhttp.server._exchange import Exchange
 
@@ -183,7 +189,6 @@ class ChannelSlot:
         "_pull_again",
         "_pulling",
         "_remaining",
-        "_reported_late_write",
         "_state",
         "_streaming",
         "exchange",
@@ -199,7 +204,9 @@ class ChannelSlot:
         self._channel = channel
         self._state = _ST_FRESH
         self._at_front = False
-        self._buffer: list[bytes] = []
+        # Output held until this slot reaches the head of the pipeline; made
+        # only then (a response at the head is written straight through).
+        self._buffer: list[bytes] | None = None
         self._buffered_bytes = 0
         self._persistent = head.keep_alive
         self._chunked = False
@@ -213,7 +220,6 @@ class ChannelSlot:
         self._body_wanted = False
         self._body_done = head.framing.kind is _BODY_NONE
         self._lost_notified = False
-        self._reported_late_write = False
 
     def _advance(self, event: SlotInput) -> SlotState:
         previous = self._state
@@ -272,6 +278,10 @@ class ChannelSlot:
             return
         if state is not _ST_RAW:
             self._advance(_IN_WRITE_RAW)
+        elif not self._channel._no_delay_set:
+            # A response in several writes: do not let Nagle's algorithm
+            # hold the later ones back.
+            self._channel._set_no_delay()
         if data:
             self._output(data)
 
@@ -295,25 +305,32 @@ class ChannelSlot:
         reason: bytes,
         fields: Sequence[tuple[bytes, bytes]],
         length: int | None,
+        tail: bytes = b"",
     ) -> bytes:
         """
         Decide the framing of a native response; return its serialized head.
 
-        ``length`` is the whole body's size when it is known up front. Field
-        names and values the wire core already accepted are joined without
-        validating them again (see ``_VALID_NAMES``); anything new, and any
-        Content-Length set by the handler, goes through
+        ``length`` is the whole body's size when it is known up front; ``tail``
+        (the body, if small) is returned joined after the head. When the
+        status line and every field name and value were already accepted by
+        the wire core's serializer (`txhttp._wire._serialize.ACCEPTED_NAMES`
+        and friends), the head is joined here without a second check;
+        anything new, and any Content-Length set by the handler, goes through
         ``serialize_response_head``.
         """
         if status < 200:
             raise ValueError(f"interim status {status} cannot be a final response")
         if type(fields) is not list and type(fields) is not tuple:
             fields = list(fields)  # Read twice below (slow path).
-        head = self.head
-        parts: list[bytes] = []
-        known = type(status) is int and type(reason) is bytes
-        names = _VALID_NAMES
-        values = _VALID_VALUES
+        line = (
+            _status_lines.get((status, reason))
+            if type(status) is int and type(reason) is bytes
+            else None
+        )
+        known = line is not None
+        parts: list[bytes] = [line] if line is not None else []
+        names = ACCEPTED_NAMES
+        values = ACCEPTED_VALUES
         has_date = has_server = False
         declared: int | None = None
         for name, value in fields:
@@ -345,55 +362,69 @@ class ChannelSlot:
                 elif lowered == b"server":
                     has_server = True
         channel = self._channel
-        # Fields of our own: their names and values are valid by construction
-        # (the Server value is checked like a handler's).
-        extra: list[tuple[bytes, bytes]] = []
+        head = self.head
+        version = head.version
+        # Fields of our own. Date, Content-Length and Connection values are
+        # valid by construction; the Server value is checked like a handler's.
+        date: bytes | None = None
         if not has_date:
             cache = channel.date_cache
             date = cache.value() if cache is not None else channel.date_value()
-            extra.append((b"Date", date))
         server = None if has_server else channel.server_header
-        if server is not None:
-            if known and server not in values:
-                known = False
-            extra.append((b"Server", server))
+        if server is not None and known and server not in values:
+            known = False
+        added_length: bytes | None = None
         if head.method == b"HEAD" or status in _NO_CONTENT_STATUSES:
             self._no_body = True
             if declared is None and length is not None and status == 200:
-                extra.append((b"Content-Length", b"%d" % length))
+                added_length = b"%d" % length
         elif declared is not None:
             self._remaining = declared
         elif length is not None:
-            extra.append((b"Content-Length", b"%d" % length))
+            added_length = b"%d" % length
             self._remaining = length
-        elif head.version == HTTP_1_0:
+        elif version == HTTP_1_0:
             # No length and no chunked coding in HTTP/1.0: the close ends it.
             self._persistent = False
         else:
-            extra.append((b"Transfer-Encoding", b"chunked"))
             self._chunked = True
         if self._persistent and channel.isLastRequest(self):
             self._persistent = False
+        connection: bytes | None = None
         if not self._persistent:
-            extra.append((b"Connection", b"close"))
+            connection = b"close"
             channel.dropQueuedRequests(self)
-        elif head.version == HTTP_1_0:
-            extra.append((b"Connection", b"keep-alive"))
+        elif version == HTTP_1_0:
+            connection = b"keep-alive"
         self.status = status
         if known:
-            line = _STATUS_LINES.get((status, reason))
-            if line is not None:
-                for name, value in extra:
-                    parts += (name, b": ", value, b"\r\n")
-                parts.append(b"\r\n")
-                return line + b"".join(parts)
+            if date is not None:
+                parts += (b"Date: ", date, b"\r\n")
+            if server is not None:
+                parts += (b"Server: ", server, b"\r\n")
+            if added_length is not None:
+                parts += (b"Content-Length: ", added_length, b"\r\n")
+            elif self._chunked:
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+            if connection is not None:
+                parts += (b"Connection: ", connection, b"\r\n")
+            parts.append(b"\r\n")
+            if tail and not self._no_body:
+                parts.append(tail)
+            return b"".join(parts)
         framed = list(fields)
-        framed += extra
-        data = serialize_response_head(status, reason, framed)
-        _remember(status, reason, fields, data)
+        if date is not None:
+            framed.append((b"Date", date))
         if server is not None:
-            _remember(status, reason, ((b"Server", server),), data)
-        return data
+            framed.append((b"Server", server))
+        if added_length is not None:
+            framed.append((b"Content-Length", added_length))
+        elif self._chunked:
+            framed.append((b"Transfer-Encoding", b"chunked"))
+        if connection is not None:
+            framed.append((b"Connection", connection))
+        data = serialize_response_head(status, reason, framed)
+        return data + tail if tail and not self._no_body else data
 
     def write_head(
         self, status: int, reason: bytes, fields: Sequence[tuple[bytes, bytes]]
@@ -406,6 +437,10 @@ class ChannelSlot:
             raise RuntimeError(f"response head already written (state {state.name})")
         data = self._head(status, reason, fields, None)
         self._advance(_IN_WRITE_HEAD)
+        channel = self._channel
+        if not channel._no_delay_set:
+            # The body follows in later writes (streaming): see write().
+            channel._set_no_delay()
         self._output(data)
 
     def write_body(self, data: bytes) -> None:
@@ -458,19 +493,17 @@ class ChannelSlot:
             return
         if state is not _ST_FRESH:
             raise RuntimeError(f"response head already written (state {state.name})")
-        data = self._head(status, reason, fields, len(body))
-        if self._remaining is not None and self._remaining != len(body):
+        size = len(body)
+        joined = size <= _JOIN_BODY_BYTES
+        data = self._head(status, reason, fields, size, body if joined else b"")
+        if self._remaining is not None and self._remaining != size:
             raise LocalProtocolError(
-                f"body of {len(body)} bytes does not match its Content-Length "
+                f"body of {size} bytes does not match its Content-Length "
                 f"{self._remaining}"
             )
         self._advance(_IN_WRITE_HEAD)
-        if self._no_body:
-            self._output(data)
-        elif len(body) <= _JOIN_BODY_BYTES:
-            self._output(data + body)
-        else:
-            self._output(data)
+        self._output(data)
+        if not joined and not self._no_body:
             self._output(body)
         self._remaining = 0
         self._complete()
@@ -515,7 +548,11 @@ class ChannelSlot:
             else:
                 channel._send(data)
         else:
-            self._buffer.append(data)
+            buffer = self._buffer
+            if buffer is None:
+                self._buffer = [data]
+            else:
+                buffer.append(data)
             self._buffered_bytes += len(data)
             self._channel._buffer_grew(len(data))
         if self._producer is not None and not self._streaming:
@@ -543,7 +580,7 @@ class ChannelSlot:
         self._at_front = True
         if self._buffer:
             data = b"".join(self._buffer)
-            self._buffer = []
+            self._buffer = None
             self._channel._buffer_shrank(self._buffered_bytes)
             self._buffered_bytes = 0
             self._channel._send(data)
@@ -559,6 +596,8 @@ class ChannelSlot:
                 exchange.response_sent()
             except Exception:
                 self._channel._exchange_failed(exchange.response_sent)
+            if self._body_done:
+                self.exchange = None  # Done with it: see _release.
 
     def is_persistent(self) -> bool:
         """Whether the connection may carry another request after this one."""
@@ -572,6 +611,8 @@ class ChannelSlot:
                 exchange.body_complete(trailers)
             except Exception:
                 self._channel._exchange_failed(exchange.body_complete)
+            if self._state is _ST_SENT:
+                self._release()
 
     def _lose_body(self, reason: Failure) -> None:
         """The body broke: tell the exchange; the channel answers for it."""
@@ -580,7 +621,18 @@ class ChannelSlot:
         self._lost_notified = True
         exchange = self.exchange
         if exchange is not None:
+            self._release()
             self._channel._call_exchange(exchange.connection_lost, reason)
+
+    def _release(self) -> None:
+        """
+        Nothing more will be said to the exchange: let go of it.
+
+        The exchange's request and response objects point back at this slot,
+        so holding on would make every request a reference cycle, left for
+        the cyclic garbage collector instead of freed as soon as it is done.
+        """
+        self.exchange = None
 
     def _lose(self, reason: Failure) -> None:
         """The connection went away, or this request was dropped or broken."""
@@ -591,7 +643,7 @@ class ChannelSlot:
             self._channel._call_exchange(producer.stopProducing)
         if self._buffer:
             self._channel._buffer_shrank(self._buffered_bytes)
-            self._buffer = []
+            self._buffer = None
             self._buffered_bytes = 0
         if self._lost_notified:
             return
@@ -600,6 +652,7 @@ class ChannelSlot:
         self._lost_notified = True
         exchange = self.exchange
         if exchange is not None:
+            self._release()
             self._channel._call_exchange(exchange.connection_lost, reason)
 
     # -- request body flow control ----------------------------------------
@@ -701,22 +754,18 @@ _SPECIAL_NAME_LENGTHS: Final = frozenset(
 """Lengths of the field names the slot looks at, to skip the others quickly."""
 
 _JOIN_BODY_BYTES: Final = 16 * 1024
+"""Bodies up to this size are joined to their head for a single write."""
 
-_VALID_NAMES: Final[set[bytes]] = set()
-"""Field names the wire core accepted in a response head we sent."""
-_VALID_VALUES: Final[set[bytes]] = set()
-"""Field values the wire core accepted in a response head we sent.
-
-Validity of a name (a token) and of a value (no CR, LF, NUL, other controls
-or surrounding whitespace) are independent of each other, so a head made
-only of known names and values needs no second look (RFC 9110, section 5)."""
-_STATUS_LINES: Final[dict[tuple[int, bytes], bytes]] = {}
-"""Status lines the wire core produced, by status code and reason."""
-
-MAX_VALIDATION_CACHE: Final = 1024
-"""Entries kept in each of the caches above; a full cache is emptied."""
-MAX_CACHED_VALUE_BYTES: Final = 256
-"""Longer field values are validated every time, not remembered."""
+# The wire core's memo of pieces its serializer accepted (see
+# txhttp._wire._serialize). The old names stay for txhttp.server._web, which
+# reads them; new code should use the _serialize names.
+_STATUS_LINES: Final = ACCEPTED_STATUS_LINES
+"""Alias of `txhttp._wire._serialize.ACCEPTED_STATUS_LINES`."""
+_VALID_NAMES: Final = ACCEPTED_NAMES
+"""Alias of `txhttp._wire._serialize.ACCEPTED_NAMES`."""
+_VALID_VALUES: Final = ACCEPTED_VALUES
+"""Alias of `txhttp._wire._serialize.ACCEPTED_VALUES`."""
+_status_lines: Final = ACCEPTED_STATUS_LINES
 
 
 def _remember(
@@ -725,29 +774,10 @@ def _remember(
     fields: Sequence[tuple[bytes, bytes]],
     data: bytes,
 ) -> None:
-    """``data`` came out of the wire core: remember what it accepted."""
-    if type(status) is not int or type(reason) is not bytes:
-        return
-    lines = _STATUS_LINES
-    if (status, reason) not in lines:
-        if len(lines) >= MAX_VALIDATION_CACHE:
-            lines.clear()
-        lines[status, reason] = data[: data.index(b"\r\n") + 2]
-    names = _VALID_NAMES
-    values = _VALID_VALUES
-    for name, value in fields:
-        if type(name) is bytes and name not in names:
-            if len(names) >= MAX_VALIDATION_CACHE:
-                names.clear()
-            names.add(name)
-        if (
-            type(value) is bytes
-            and len(value) <= MAX_CACHED_VALUE_BYTES
-            and value not in values
-        ):
-            if len(values) >= MAX_VALIDATION_CACHE:
-                values.clear()
-            values.add(value)
+    """
+    Kept for ``txhttp.server._web``; does nothing.
 
-
-"""Bodies up to this size are joined to their head for a single write."""
+    The serializer now records every piece it accepts by itself, so a head
+    ``data`` that came out of ``serialize_response_head`` is already
+    remembered. Callers can drop the call.
+    """

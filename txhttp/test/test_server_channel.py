@@ -99,6 +99,31 @@ class KeepAliveTests(SynchronousTestCase):
         self.assertFalse(is_closing(transport))
         self.assertTrue(transport.no_delay)
 
+    def test_no_delay_not_set_for_a_closing_connection(self) -> None:
+        """A connection whose first request asks to close skips TCP_NODELAY."""
+        channel, transport, _clock, _rec = make_channel(Recorder(respond_at_once))
+        channel.dataReceived(get(b"/", b"Connection: close"))
+        self.assertEqual(parse_responses(transport.value())[0].status, 200)
+        self.assertTrue(is_closing(transport))
+        self.assertFalse(transport.no_delay)
+
+    def test_no_delay_set_for_a_streamed_response(self) -> None:
+        """A response in several writes sets TCP_NODELAY, even on a closing one."""
+
+        def stream(exchange: RecordingExchange) -> None:
+            exchange.slot.write_head(200, b"OK", [])
+            exchange.slot.write_body(b"event")
+
+        def raw(exchange: RecordingExchange) -> None:
+            exchange.slot.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+            self.assertFalse(transport.no_delay)
+            exchange.slot.write(b"event")
+
+        for start in (stream, raw):
+            channel, transport, _clock, _rec = make_channel(Recorder(start))
+            channel.dataReceived(get(b"/", b"Connection: close"))
+            self.assertTrue(transport.no_delay)
+
     def test_server_header_configurable(self) -> None:
         """server_header=None sends no Server field."""
         channel, transport, _clock, _rec = make_channel(

@@ -680,6 +680,36 @@ class SlotExchangeFailureTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
+    def test_response_sent_raises_stops_the_pipeline(self) -> None:
+        """After ``response_sent`` raised, no later response goes out or is "sent"."""
+
+        class Raising(RecordingExchange):
+            def response_sent(self) -> None:
+                raise ValueError("sent")
+
+        made: list[RecordingExchange] = []
+
+        def factory(
+            channel: HTTPChannel, head: RequestHead, slot: ResponseSlot
+        ) -> RecordingExchange:
+            exchange = (
+                Raising(head, slot, None)
+                if head.target == b"/1"
+                else RecordingExchange(head, slot, respond_at_once)
+            )
+            made.append(exchange)
+            return exchange
+
+        channel, transport, _clock, _ = make_channel()
+        channel.exchangeFactory = factory
+        channel.dataReceived(get(b"/1") + get(b"/2"))
+        self.assertEqual(transport.value(), b"")  # /2 waits behind /1
+        made[0].respond()
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(len(parse_responses(transport.value())), 1)
+        self.assertNotIn("sent", made[1].events)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
     def test_body_complete_raises(self) -> None:
         """An exchange raising from ``body_complete`` has its connection aborted."""
 

@@ -5,11 +5,17 @@ Tests for the native request/response API and `HTTPServerFactory`.
 
 from __future__ import annotations
 
+import gc
+
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from txhttp._wire import LocalProtocolError
-from txhttp.server import HTTPServerFactory, Request, Response
+from txhttp.server import HTTPChannel, HTTPServerFactory, Request, Response
+from txhttp.server._channel import DEFAULT_MAX_PIPELINE
 from txhttp.test._server_helpers import is_closing, make_native, parse_responses
 
 GET = b"GET /p/a?x=1&x=2&y= HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\n"
@@ -210,6 +216,73 @@ class FactoryTests(SynchronousTestCase):
         self.assertEqual(
             (channel.timeOut, channel.maxPipeline, channel.server_header),
             (5.0, 2, b"x"),
+        )
+
+    def test_settings_shared_not_copied(self) -> None:
+        """Settings live on the factory's channel class, not in each channel."""
+        factory = HTTPServerFactory(
+            lambda request, response: None,
+            clock=Clock(),
+            idle_timeout=7.0,
+            max_pipeline=3,
+            max_body_bytes=10,
+        )
+        self.assertEqual(
+            (factory.protocol.timeOut, factory.protocol.maxPipeline), (7.0, 3)
+        )
+        channel = factory.buildProtocol(None)
+        self.assertIsInstance(channel, HTTPChannel)
+        self.assertIs(channel.factory, factory)
+        self.assertFalse(
+            {"timeOut", "maxPipeline", "max_body_bytes", "exchangeFactory"}
+            & set(vars(channel))
+        )
+        # The base class keeps its defaults.
+        self.assertEqual(HTTPChannel.maxPipeline, DEFAULT_MAX_PIPELINE)
+        self.assertIsNone(HTTPChannel.exchangeFactory)
+
+    def test_idle_channel_holds_only_twisted_attributes(self) -> None:
+        """A connected channel's instance dict holds only what Twisted sets."""
+        channel, _transport, _clock = make_native(lambda request, response: None)
+        twisted_keys = {
+            "factory",
+            "transport",
+            "connected",
+            "timeOut",
+            "_TimeoutMixin__timeoutCall",
+        }
+        self.assertLessEqual(set(vars(channel)), twisted_keys)
+        channel.dataReceived(GET)
+        channel.connectionLost(Failure(ConnectionDone()))
+        self.assertLessEqual(set(vars(channel)), twisted_keys)
+
+    def test_finished_requests_leave_no_cycles(self) -> None:
+        """Answered requests are freed by reference counting, not the cyclic GC."""
+
+        def hello(request: Request, response: Response) -> None:
+            response.headers.append((b"Content-Type", b"text/plain"))
+            response.finish(b"hi")
+
+        was_enabled = gc.isenabled()
+        gc.collect()
+        gc.disable()
+        try:
+            channel, transport, _clock = make_native(hello)
+            channel.dataReceived(GET * 3)
+            channel.dataReceived(GET.replace(b"X-A: 1", b"Connection: close"))
+            channel.connectionLost(Failure(ConnectionDone()))
+            self.assertEqual(len(parse_responses(transport.value())), 4)
+            del channel, transport
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            kinds = {type(thing).__name__ for thing in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            if was_enabled:
+                gc.enable()
+        self.assertFalse(
+            {"ChannelSlot", "NativeExchange", "Request", "Response"} & kinds
         )
 
     def test_rejects_bad_pipeline(self) -> None:

@@ -55,6 +55,24 @@ class IdleTimeoutTests(SynchronousTestCase):
         clock.advance(10)
         self.assertTrue(transport.disconnecting)
 
+    def test_slow_handler_reuses_the_idle_timer(self) -> None:
+        """A request answered later pushes the same idle timer, never a new one."""
+        channel, transport, clock, rec = make_channel(timeOut=10.0)
+        [timer] = clock.getDelayedCalls()
+        channel.dataReceived(GET)
+        clock.advance(5)
+        rec.exchanges[0].respond()
+        self.assertEqual(clock.getDelayedCalls(), [timer])
+        self.assertEqual(timer.getTime(), 15.0)
+        channel.dataReceived(GET)
+        clock.advance(25)  # Restarted twice while this handler works.
+        self.assertFalse(is_closing(transport))
+        rec.exchanges[1].respond()
+        clock.advance(9)
+        self.assertFalse(is_closing(transport))
+        clock.advance(1)
+        self.assertTrue(transport.disconnecting)
+
     def test_stalled_body_times_out(self) -> None:
         """A client that stops sending its body is cut; its exchange is told."""
         channel, transport, clock, rec = make_channel(timeOut=10.0)

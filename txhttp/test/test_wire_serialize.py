@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from txhttp._wire import (
@@ -13,6 +15,15 @@ from txhttp._wire import (
     encode_last_chunk,
     serialize_request_head,
     serialize_response_head,
+)
+from txhttp._wire._serialize import (
+    ACCEPTED_NAMES,
+    ACCEPTED_STATUS_LINES,
+    ACCEPTED_VALUES,
+    MAX_ACCEPTED_MEMO_ENTRIES,
+    MAX_ACCEPTED_VALUE_BYTES,
+    accepted_status_line,
+    is_accepted_field,
 )
 from txhttp.test._wire_helpers import run_request_pieces, run_response_pieces
 
@@ -175,3 +186,68 @@ class ChunkTests(SynchronousTestCase):
             (b"Host", b"x"),
         ]:
             self.assertRaises(LocalProtocolError, encode_last_chunk, [(name, value)])
+
+
+class AcceptedMemoTests(SynchronousTestCase):
+    """The bounded memo of pieces the serializers accepted."""
+
+    def test_accepted_pieces_remembered(self) -> None:
+        """Names, values and HTTP/1.1 status lines that passed are remembered."""
+        self.assertFalse(is_accepted_field(b"X-Memo-A", b"memo value a"))
+        self.assertIsNone(accepted_status_line(299, b"Memo A"))
+        head = serialize_response_head(299, b"Memo A", [(b"X-Memo-A", b"memo value a")])
+        self.assertTrue(is_accepted_field(b"X-Memo-A", b"memo value a"))
+        self.assertIn(b"X-Memo-A", ACCEPTED_NAMES)
+        self.assertIn(b"memo value a", ACCEPTED_VALUES)
+        line = accepted_status_line(299, b"Memo A")
+        self.assertEqual(line, b"HTTP/1.1 299 Memo A\r\n")
+        assert line is not None
+        self.assertTrue(head.startswith(line))
+
+    def test_request_fields_remembered(self) -> None:
+        """Request heads add their fields too (for the client's use)."""
+        serialize_request_head(b"GET", b"/", [(b"X-Memo-R", b"memo r")])
+        self.assertTrue(is_accepted_field(b"X-Memo-R", b"memo r"))
+
+    def test_refused_pieces_not_remembered(self) -> None:
+        """Nothing from a refused field is remembered."""
+        for name, value in [(b"X-Memo-B", b"b\r\nX: y"), (b"X Memo", b"memo b")]:
+            self.assertRaises(
+                LocalProtocolError, serialize_response_head, 200, b"OK", [(name, value)]
+            )
+            self.assertFalse(is_accepted_field(name, value))
+        self.assertNotIn(b"b\r\nX: y", ACCEPTED_VALUES)
+        self.assertNotIn(b"X Memo", ACCEPTED_NAMES)
+
+    def test_http10_status_lines_not_remembered(self) -> None:
+        """Only HTTP/1.1 status lines are kept (the only ones joined by hand)."""
+        serialize_response_head(298, b"Memo C", [], HTTP_1_0)
+        self.assertIsNone(accepted_status_line(298, b"Memo C"))
+
+    def test_mutable_and_long_values_not_remembered(self) -> None:
+        """Bytearrays and values over the size bound are checked every time."""
+        long_value = b"v" * (MAX_ACCEPTED_VALUE_BYTES + 1)
+        # Callers may pass any bytes-like value; a bytearray on purpose.
+        mutable = cast(bytes, bytearray(b"memo d"))
+        serialize_response_head(
+            200,
+            b"OK",
+            [(b"X-Memo-D", mutable), (b"X-Memo-E", long_value)],
+        )
+        self.assertFalse(is_accepted_field(b"X-Memo-D", b"memo d"))
+        self.assertFalse(is_accepted_field(b"X-Memo-D", mutable))
+        self.assertFalse(is_accepted_field(b"X-Memo-E", long_value))
+        self.assertIsNone(accepted_status_line(200, cast(bytes, bytearray(b"OK"))))
+
+    def test_bounded(self) -> None:
+        """Each memo holds at most MAX_ACCEPTED_MEMO_ENTRIES and keeps working."""
+        for i in range(MAX_ACCEPTED_MEMO_ENTRIES + 10):
+            serialize_response_head(
+                200 + i % 700, b"R%d" % i, [(b"X-Bound-%d" % i, b"bound %d" % i)]
+            )
+            self.assertLessEqual(len(ACCEPTED_NAMES), MAX_ACCEPTED_MEMO_ENTRIES)
+            self.assertLessEqual(len(ACCEPTED_VALUES), MAX_ACCEPTED_MEMO_ENTRIES)
+            self.assertLessEqual(len(ACCEPTED_STATUS_LINES), MAX_ACCEPTED_MEMO_ENTRIES)
+        last = MAX_ACCEPTED_MEMO_ENTRIES + 9
+        self.assertTrue(is_accepted_field(b"X-Bound-%d" % last, b"bound %d" % last))
+        self.assertIsNotNone(accepted_status_line(200 + last % 700, b"R%d" % last))
