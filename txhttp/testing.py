@@ -90,6 +90,14 @@ buffered byte, so only a pair of peers that never stop talking reach it.
 App: TypeAlias = "Handler | Site | IResource | ServerFactory"
 """What `MemoryHTTPServer` serves: a handler, a Resource, a Site or a factory."""
 
+_HeaderValues: TypeAlias = "str | bytes | Sequence[str] | Sequence[bytes]"
+# Three mappings, not one: a ``dict[str, str]`` is not a
+# ``Mapping[str | bytes, ...]`` (mapping keys are invariant).
+_HeaderFields: TypeAlias = (
+    "Headers | Mapping[str, _HeaderValues] | Mapping[bytes, _HeaderValues]"
+    " | Mapping[str | bytes, _HeaderValues]"
+)
+
 
 # -- in-memory transports -------------------------------------------------------
 
@@ -473,6 +481,7 @@ class _StubBodyTransport:
     def __init__(self, response: StubResponse) -> None:
         self._response = response
         self.paused = False
+        self.stopped = False
 
     def pauseProducing(self) -> None:
         self.paused = True
@@ -482,6 +491,7 @@ class _StubBodyTransport:
         self._response._deliver()
 
     def stopProducing(self) -> None:
+        self.stopped = True
         self._response._stop()
 
     def abortConnection(self) -> None:
@@ -497,24 +507,32 @@ class StubResponse:
     An ``IResponse`` with a canned head and body, for code that reads responses.
 
     The body is delivered to the protocol given to `deliverBody` at once,
-    honouring ``pauseProducing`` / ``resumeProducing`` of its transport. With
-    ``complete=False`` more is added with `write`, and the body ends with
-    `finish` or `fail`.
+    one ``dataReceived`` call per chunk, honouring ``pauseProducing`` /
+    ``resumeProducing`` of its transport (a reader may pause or resume from
+    inside ``dataReceived``: chunks still arrive one at a time, in order).
+    With ``complete=False`` more is added with `write`, and the body ends
+    with `finish` or `fail`. `delivered`, `paused` and `stopped` tell a test
+    what the reader did with the body.
 
     Args:
         code: The status code.
         headers: The header fields: ``Headers``, or a mapping of names to one
             value or a list of values (``str`` or ``bytes``).
-        body: The body so far.
+        body: The body so far: bytes, or a sequence of chunks, each
+            delivered by its own ``dataReceived`` call (empty chunks are
+            skipped).
         phrase: The reason phrase; by default the standard one for ``code``.
         complete: Whether ``body`` is all of it.
+        length: The body length the response announces, when it should
+            differ from the default (to test a reader's checks).
 
     Attributes:
         version: Always ``(b"HTTP", 1, 1)``.
         code: The status code.
         phrase: The reason phrase.
         headers: The header fields (``Headers``).
-        length: The body length if ``complete``, else ``UNKNOWN_LENGTH``.
+        length: ``length`` if given; else the body's length if ``complete``,
+            else ``UNKNOWN_LENGTH``.
         request: Always ``None``.
         previousResponse: What `setPreviousResponse` recorded.
     """
@@ -522,13 +540,12 @@ class StubResponse:
     def __init__(
         self,
         code: int = 200,
-        headers: Headers
-        | Mapping[str | bytes, str | bytes | Sequence[str] | Sequence[bytes]]
-        | None = None,
-        body: bytes = b"",
+        headers: _HeaderFields | None = None,
+        body: bytes | Sequence[bytes] = b"",
         *,
         phrase: bytes | None = None,
         complete: bool = True,
+        length: int | None = None,
     ) -> None:
         self.version = (b"HTTP", 1, 1)
         self.code = code
@@ -539,16 +556,37 @@ class StubResponse:
                 phrase = b"Unknown"
         self.phrase = phrase
         self.headers = _to_headers(headers)
-        self.length: int | object = len(body) if complete else UNKNOWN_LENGTH
+        chunks = [body] if isinstance(body, bytes) else list(body)
+        self.length: int | object = (
+            length
+            if length is not None
+            else (sum(map(len, chunks)) if complete else UNKNOWN_LENGTH)
+        )
         self.request = None
         self.previousResponse: IResponse | None = None
-        self._chunks: list[bytes] = [body] if body else []
+        self._chunks: list[bytes] = [chunk for chunk in chunks if chunk]
         self._end: Failure | None = (
             Failure(ResponseDone("response complete")) if complete else None
         )
         self._protocol: IProtocol | None = None
         self._transport: _StubBodyTransport | None = None
         self._delivered = False
+        self._delivering = False
+
+    @property
+    def delivered(self) -> bool:
+        """Whether `deliverBody` was called."""
+        return self._delivered
+
+    @property
+    def paused(self) -> bool:
+        """Whether the reader paused the body and has not resumed it."""
+        return self._transport is not None and self._transport.paused
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the reader called ``stopProducing`` (as aborting does)."""
+        return self._transport is not None and self._transport.stopped
 
     def setPreviousResponse(self, response: IResponse) -> None:
         """Record the response this one follows (redirects)."""
@@ -611,19 +649,22 @@ class StubResponse:
 
     def _deliver(self) -> None:
         protocol, transport = self._protocol, self._transport
-        if protocol is None or transport is None:
+        if protocol is None or transport is None or self._delivering:
+            # A resume from inside dataReceived: the running loop goes on.
             return
-        while self._chunks and not transport.paused:
-            protocol.dataReceived(self._chunks.pop(0))
+        self._delivering = True
+        try:
+            while self._chunks and not transport.paused:
+                protocol.dataReceived(self._chunks.pop(0))
+        finally:
+            self._delivering = False
         if not self._chunks and self._end is not None and self._protocol is not None:
             self._protocol = None
             protocol.connectionLost(self._end)
 
 
 def _to_headers(
-    headers: Headers
-    | Mapping[str | bytes, str | bytes | Sequence[str] | Sequence[bytes]]
-    | None,
+    headers: _HeaderFields | None,
 ) -> Headers:
     if isinstance(headers, Headers):
         return headers
@@ -641,10 +682,8 @@ def _to_headers(
 
 def make_response(
     code: int = 200,
-    headers: Headers
-    | Mapping[str | bytes, str | bytes | Sequence[str] | Sequence[bytes]]
-    | None = None,
-    body: bytes = b"",
+    headers: _HeaderFields | None = None,
+    body: bytes | Sequence[bytes] = b"",
 ) -> StubResponse:
     """
     A complete `StubResponse`, e.g. ``make_response(404, {"a": "b"}, b"no")``.
@@ -652,7 +691,7 @@ def make_response(
     Args:
         code: The status code (its reason phrase is the standard one).
         headers: The header fields, as for `StubResponse`.
-        body: The whole body.
+        body: The whole body (bytes, or chunks as for `StubResponse`).
     """
     return StubResponse(code, headers, body)
 
@@ -687,6 +726,9 @@ class RecordedRequest:
             without a body producer).
         deferred: What ``request`` returned; `respond` and `fail` fire it.
         cancelled: Whether the caller cancelled ``deferred``.
+        body_producer: The ``IBodyProducer`` given (already run to the end),
+            or ``None``: for checks of the producer itself, such as the
+            ``length`` it announced.
     """
 
     method: bytes
@@ -695,6 +737,7 @@ class RecordedRequest:
     body: bytes
     deferred: Deferred[IResponse]
     cancelled: bool = False
+    body_producer: IBodyProducer | None = None
 
     def header(self, name: str | bytes) -> bytes | None:
         """The first value of header ``name``, or ``None``."""
@@ -730,11 +773,13 @@ class RecordingAgent:
 
     Attributes:
         requests: Every request received, in order.
+        responder: The ``responder`` given; a test may replace it (or set it
+            to ``None``) at any time.
     """
 
     def __init__(self, responder: Responder | None = None) -> None:
         self.requests: list[RecordedRequest] = []
-        self._responder = responder
+        self.responder: Responder | None = responder
         self._queued: list[IResponse | BaseException] = []
 
     def queue(self, *answers: IResponse | BaseException) -> None:
@@ -770,13 +815,14 @@ class RecordingAgent:
             headers if headers is not None else Headers(),
             body,
             Deferred(cancel),
+            body_producer=bodyProducer,
         )
         self.requests.append(record)
         answer: IResponse | BaseException | None = None
         if self._queued:
             answer = self._queued.pop(0)
-        elif self._responder is not None:
-            answer = self._responder(record)
+        elif self.responder is not None:
+            answer = self.responder(record)
         if isinstance(answer, BaseException):
             record.fail(answer)
         elif answer is not None:

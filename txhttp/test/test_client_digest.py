@@ -12,7 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from txhttp.client import DigestAuth, HTTPClient, HTTPError
 from txhttp.client._cookies import authorization_header
 from txhttp.client._digest import DigestChallenge, parse_digest_challenge
-from txhttp.test._fake_agent import FakeAgent, FakeResponse, ok
+from txhttp.testing import RecordingAgent, StubResponse, make_response
 
 # RFC 7616, section 3.9.1.
 RFC7616_REALM = "http-auth@example.org"
@@ -209,14 +209,14 @@ class ParseChallengeTests(SynchronousTestCase):
         self.assertIsNone(parse_digest_challenge(["", ",,, =", '"junk']))
 
 
-def challenge_401(**extra: str) -> FakeResponse:
+def challenge_401(**extra: str) -> StubResponse:
     """A 401 with an MD5, qop=auth Digest challenge."""
     params = ", ".join(f"{k}={v}" for k, v in extra.items())
     value = 'Digest realm="r", nonce="n1", qop="auth", opaque="o"'
-    return FakeResponse(
+    return StubResponse(
         401,
         {"WWW-Authenticate": value + (", " + params if params else "")},
-        chunks=[b"who are you"],
+        body=[b"who are you"],
     )
 
 
@@ -224,13 +224,13 @@ class HTTPClientDigestTests(SynchronousTestCase):
     """`HTTPClient` answers a Digest challenge once and resends the request."""
 
     def setUp(self) -> None:
-        self.agent = FakeAgent()
+        self.agent = RecordingAgent()
         self.client = HTTPClient(agent=self.agent, clock=Clock())
         self.auth = DigestAuth("u", "p", cnonce=lambda: "c")
 
     def test_challenge_answered(self) -> None:
         """A 401 challenge is answered; the resent request gets the response."""
-        self.agent.queue(challenge_401(), ok(b"secret"))
+        self.agent.queue(challenge_401(), make_response(body=b"secret"))
         d = self.client.get("http://h.test/a?b=1", auth=self.auth)
         response = self.successResultOf(d)
         self.assertEqual(200, response.status)
@@ -238,7 +238,7 @@ class HTTPClientDigestTests(SynchronousTestCase):
         self.assertIsNone(first.header("authorization"))
         answer = second.header("authorization")
         assert answer is not None
-        got = fields(answer)
+        got = fields(answer.decode())
         self.assertEqual(
             ("u", "/a?b=1", "o"), (got["username"], got["uri"], got["opaque"])
         )
@@ -247,16 +247,16 @@ class HTTPClientDigestTests(SynchronousTestCase):
 
     def test_body_resent(self) -> None:
         """A POST body is sent again with the answer."""
-        self.agent.queue(challenge_401(), ok())
+        self.agent.queue(challenge_401(), make_response())
         d = self.client.post("http://h.test/p", data=b"payload", auth=self.auth)
         self.successResultOf(d)
         self.assertEqual(
-            [b"payload", b"payload"], [r.body() for r in self.agent.requests]
+            [b"payload", b"payload"], [r.body for r in self.agent.requests]
         )
         answer = self.agent.requests[1].header("authorization")
         assert answer is not None
         expected = md5(f"{md5('u:r:p')}:n1:00000001:c:auth:{md5('POST:/p')}")
-        self.assertEqual(expected, fields(answer)["response"])
+        self.assertEqual(expected, fields(answer.decode())["response"])
 
     def test_wrong_credentials_not_retried(self) -> None:
         """A second, non-stale challenge (wrong credentials) returns the 401."""
@@ -269,7 +269,7 @@ class HTTPClientDigestTests(SynchronousTestCase):
 
     def test_stale_nonce_answered_again(self) -> None:
         """A challenge with stale=true is answered once more."""
-        self.agent.queue(challenge_401(), challenge_401(stale="true"), ok())
+        self.agent.queue(challenge_401(), challenge_401(stale="true"), make_response())
         response = self.successResultOf(
             self.client.get("http://h.test/", auth=self.auth)
         )
@@ -287,7 +287,7 @@ class HTTPClientDigestTests(SynchronousTestCase):
 
     def test_no_digest_challenge(self) -> None:
         """A 401 without a Digest challenge is returned as it is."""
-        self.agent.queue(FakeResponse(401, {"WWW-Authenticate": 'Basic realm="x"'}))
+        self.agent.queue(StubResponse(401, {"WWW-Authenticate": 'Basic realm="x"'}))
         response = self.successResultOf(
             self.client.get("http://h.test/", auth=self.auth)
         )
@@ -297,7 +297,7 @@ class HTTPClientDigestTests(SynchronousTestCase):
     def test_not_answered_for_other_origin(self) -> None:
         """After a redirect to another origin, its challenge is not answered."""
         self.agent.queue(
-            FakeResponse(302, {"Location": "http://elsewhere.test/"}), challenge_401()
+            StubResponse(302, {"Location": "http://elsewhere.test/"}), challenge_401()
         )
         response = self.successResultOf(
             self.client.get("http://h.test/", auth=self.auth)
@@ -309,7 +309,7 @@ class HTTPClientDigestTests(SynchronousTestCase):
     def test_same_origin_redirect_answered(self) -> None:
         """After a same-origin redirect, the new location's challenge is answered."""
         self.agent.queue(
-            FakeResponse(302, {"Location": "/next"}), challenge_401(), ok()
+            StubResponse(302, {"Location": "/next"}), challenge_401(), make_response()
         )
         response = self.successResultOf(
             self.client.get("http://h.test/", auth=self.auth)
@@ -317,4 +317,4 @@ class HTTPClientDigestTests(SynchronousTestCase):
         self.assertEqual(200, response.status)
         answer = self.agent.requests[2].header("authorization")
         assert answer is not None
-        self.assertEqual("/next", fields(answer)["uri"])
+        self.assertEqual("/next", fields(answer.decode())["uri"])

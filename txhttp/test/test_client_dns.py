@@ -29,7 +29,7 @@ from txhttp.client._dns import (
     CachingHostnameResolver,
     caching_endpoint_factory,
 )
-from txhttp.test._fake_agent import FakeAgent, ok
+from txhttp.testing import RecordingAgent, make_response
 
 
 @implementer(IHostResolution)
@@ -320,8 +320,8 @@ class HTTPClientDNSCacheTests(SynchronousTestCase):
 
     def test_injected_agent_has_no_cache(self) -> None:
         """With an injected agent the client builds no DNS cache."""
-        agent = FakeAgent()
-        agent.queue(ok())
+        agent = RecordingAgent()
+        agent.queue(make_response())
         client = HTTPClient(agent=agent, clock=Clock())
         self.successResultOf(client.get("http://a.test/"))
         self.assertIsNone(client.dns_cache)

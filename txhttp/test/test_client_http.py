@@ -1,7 +1,7 @@
 # -*- test-case-name: txhttp.test.test_client_http -*-
 """
 Tests for `HTTPClient`, `ClientResponse`, `HTTPClientConfig` and
-`BaseURLHTTPClient`, against a verified fake ``IAgent`` and a ``Clock``.
+`BaseURLHTTPClient`, against `txhttp.testing.RecordingAgent` and a ``Clock``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,10 @@ from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionRefusedError
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
-from twisted.web.iweb import IAgent, IResponse
-from zope.interface.verify import verifyObject
 
 from txhttp.client import (
     BaseURLHTTPClient,
@@ -62,8 +59,13 @@ from txhttp.client._events import (
     RETRIES_EXHAUSTED,
     RequestRetrying,
 )
+from txhttp.client._hc_lifecycle import (
+    LIFECYCLE_TRANSITIONS,
+    LifecycleInput,
+    next_state,
+)
 from txhttp.client._metrics import REQUEST_DURATION, REQUEST_STATUS
-from txhttp.test._fake_agent import FakeAgent, FakeRequest, FakeResponse, ok
+from txhttp.testing import RecordedRequest, RecordingAgent, StubResponse, make_response
 
 T = TypeVar("T")
 
@@ -74,42 +76,11 @@ def run(coroutine: Coroutine[Any, Any, T]) -> Deferred[T]:
 
 
 def make_client(
-    agent: FakeAgent | None = None, **kwargs: Any
-) -> tuple[HTTPClient, FakeAgent, Clock]:
-    agent = agent if agent is not None else FakeAgent()
+    agent: RecordingAgent | None = None, **kwargs: Any
+) -> tuple[HTTPClient, RecordingAgent, Clock]:
+    agent = agent if agent is not None else RecordingAgent()
     clock = kwargs.pop("clock", None) or Clock()
     return HTTPClient(agent=agent, clock=clock, **kwargs), agent, clock
-
-
-class FakeAgentTests(SynchronousTestCase):
-    def test_fakes_provide_interfaces(self) -> None:
-        """The fake agent, response and body transport provide their interfaces."""
-        agent = FakeAgent()
-        self.assertTrue(verifyObject(IAgent, agent))
-        response = FakeResponse(200, chunks=[b"x"])
-        self.assertTrue(verifyObject(IResponse, response))
-        from txhttp.test._fake_agent import FakeBodyTransport
-
-        self.assertTrue(verifyObject(IPushProducer, FakeBodyTransport(response)))
-
-    def test_paused_transport_holds_chunks(self) -> None:
-        """While the body transport is paused, chunks are held back."""
-        from twisted.internet.protocol import Protocol
-
-        received: list[bytes] = []
-
-        class Grab(Protocol):
-            def dataReceived(self, data: bytes) -> None:
-                received.append(data)
-                assert self.transport is not None
-                self.transport.pauseProducing()  # type: ignore[attr-defined]
-
-        response = FakeResponse(200, chunks=[b"a", b"b"])
-        response.deliverBody(Grab())
-        self.assertEqual([b"a"], received)
-        assert response.transport is not None
-        response.transport.resumeProducing()
-        self.assertEqual([b"a", b"b"], received)
 
 
 class ConfigTests(SynchronousTestCase):
@@ -160,21 +131,21 @@ class RequestOptionsTests(SynchronousTestCase):
     def test_get_sends_defaults(self) -> None:
         """A GET goes to the agent with User-Agent and Accept-Encoding."""
         client, agent, _ = make_client()
-        agent.queue(ok(b"hi"))
+        agent.queue(make_response(body=b"hi"))
         response = self.successResultOf(client.get("http://example.com/a"))
         self.assertEqual(200, response.status)
         self.assertEqual(200, response.code)
         self.assertTrue(response.ok)
         (sent,) = agent.requests
         self.assertEqual((b"GET", b"http://example.com/a"), (sent.method, sent.uri))
-        self.assertEqual("txhttp", sent.header("user-agent"))
-        self.assertEqual("gzip, deflate", sent.header("accept-encoding"))
+        self.assertEqual(b"txhttp", sent.header("user-agent"))
+        self.assertEqual(b"gzip, deflate", sent.header("accept-encoding"))
         self.assertEqual(b"hi", self.successResultOf(response.content()))
 
     def test_params_skip_none_and_extend_query(self) -> None:
         """Params are appended after an existing query; None values are left out."""
         client, agent, _ = make_client()
-        agent.queue(ok())
+        agent.queue(make_response())
         client.get(
             "http://example.com/s?q=1",
             params={"a": "x y", "skip": None, "n": [1, 2], "flag": True},
@@ -186,26 +157,26 @@ class RequestOptionsTests(SynchronousTestCase):
     def test_json_body(self) -> None:
         """json= sends compact UTF-8 JSON with its content type."""
         client, agent, _ = make_client()
-        agent.queue(ok())
+        agent.queue(make_response())
         client.post("http://example.com/", json={"k": "é", "n": [1]})
         sent = agent.requests[0]
-        self.assertEqual("application/json", sent.header("content-type"))
-        self.assertEqual({"k": "é", "n": [1]}, json.loads(sent.body()))
+        self.assertEqual(b"application/json", sent.header("content-type"))
+        self.assertEqual({"k": "é", "n": [1]}, json.loads(sent.body))
 
     def test_form_and_text_bodies(self) -> None:
         """A mapping is form-encoded; text is UTF-8; bytes are sent as is."""
         client, agent, _ = make_client()
-        agent.queue(ok(), ok(), ok())
+        agent.queue(make_response(), make_response(), make_response())
         client.post("http://example.com/", data={"a": "1 2", "b": "&"})
         client.post("http://example.com/", data="héllo")
         client.post("http://example.com/", data=b"\x00raw")
         form, text, raw = agent.requests
-        self.assertEqual(b"a=1+2&b=%26", form.body())
+        self.assertEqual(b"a=1+2&b=%26", form.body)
         self.assertEqual(
-            "application/x-www-form-urlencoded", form.header("content-type")
+            b"application/x-www-form-urlencoded", form.header("content-type")
         )
-        self.assertEqual("héllo".encode(), text.body())
-        self.assertEqual(b"\x00raw", raw.body())
+        self.assertEqual("héllo".encode(), text.body)
+        self.assertEqual(b"\x00raw", raw.body)
         self.assertIsNone(raw.header("content-type"))
 
     def test_data_and_json_refused(self) -> None:
@@ -230,21 +201,21 @@ class RequestOptionsTests(SynchronousTestCase):
     def test_headers_merge_later_wins(self) -> None:
         """Request headers override client defaults, case-insensitively."""
         client, agent, _ = make_client(headers={"X-Team": "a", "Accept": "text/*"})
-        agent.queue(ok())
+        agent.queue(make_response())
         client.get("http://e.com/", headers={"x-team": "b"})
         sent = agent.requests[0]
         self.assertEqual(["b"], sent.headers.getRawHeaders("x-team"))
-        self.assertEqual("text/*", sent.header("accept"))
+        self.assertEqual(b"text/*", sent.header("accept"))
 
     def test_auth(self) -> None:
         """Basic (tuple or object) and bearer credentials set Authorization."""
         client, agent, _ = make_client()
-        agent.queue(ok(), ok(), ok())
+        agent.queue(make_response(), make_response(), make_response())
         client.get("http://e.com/", auth=("user", "pa:ss"))
         client.get("http://e.com/", auth=BasicAuth("u", "p"))
         client.get("http://e.com/", auth=BearerAuth("tok"))
         self.assertEqual(
-            ["Basic dXNlcjpwYTpzcw==", "Basic dTpw", "Bearer tok"],
+            [b"Basic dXNlcjpwYTpzcw==", b"Basic dTpw", b"Bearer tok"],
             [r.header("authorization") for r in agent.requests],
         )
         self.assertNotIn("tok", repr(BearerAuth("tok")))
@@ -253,20 +224,20 @@ class RequestOptionsTests(SynchronousTestCase):
         """Set-Cookie is stored and sent back with later requests to the host."""
         client, agent, _ = make_client()
         agent.queue(
-            FakeResponse(200, {"Set-Cookie": "sid=abc; Path=/"}),
-            ok(),
-            ok(),
+            StubResponse(200, {"Set-Cookie": "sid=abc; Path=/"}),
+            make_response(),
+            make_response(),
         )
         self.successResultOf(client.get("http://e.com/login"))
         client.get("http://e.com/page", cookies={"extra": "1"})
         client.get("http://other.com/page")
-        self.assertEqual("extra=1; sid=abc", agent.requests[1].header("cookie"))
+        self.assertEqual(b"extra=1; sid=abc", agent.requests[1].header("cookie"))
         self.assertIsNone(agent.requests[2].header("cookie"))
 
     def test_cookie_jar_off(self) -> None:
         """With cookies disabled, Set-Cookie is ignored."""
         client, agent, _ = make_client(config=HTTPClientConfig(cookies_enabled=False))
-        agent.queue(FakeResponse(200, {"Set-Cookie": "sid=abc"}), ok())
+        agent.queue(StubResponse(200, {"Set-Cookie": "sid=abc"}), make_response())
         client.get("http://e.com/")
         client.get("http://e.com/")
         self.assertIsNone(agent.requests[1].header("cookie"))
@@ -275,14 +246,14 @@ class RequestOptionsTests(SynchronousTestCase):
     def test_force_close(self) -> None:
         """force_close sends Connection: close."""
         client, agent, _ = make_client(config=HTTPClientConfig(force_close=True))
-        agent.queue(ok())
+        agent.queue(make_response())
         client.get("http://e.com/")
-        self.assertEqual("close", agent.requests[0].header("connection"))
+        self.assertEqual(b"close", agent.requests[0].header("connection"))
 
 
 class ResponseTests(SynchronousTestCase):
     def get(
-        self, response: FakeResponse, config: HTTPClientConfig | None = None
+        self, response: StubResponse, config: HTTPClientConfig | None = None
     ) -> ClientResponse:
         client, agent, _ = make_client(config=config)
         agent.queue(response)
@@ -291,57 +262,56 @@ class ResponseTests(SynchronousTestCase):
     def test_text_uses_charset(self) -> None:
         """text() decodes with the Content-Type charset, UTF-8 otherwise."""
         latin = self.get(
-            FakeResponse(
+            StubResponse(
                 200,
                 {"Content-Type": "text/plain; charset=latin-1"},
                 ["é".encode("latin-1")],
             )
         )
         self.assertEqual("é", self.successResultOf(latin.text()))
-        plain = self.get(FakeResponse(200, chunks=["é".encode()]))
+        plain = self.get(StubResponse(200, body=["é".encode()]))
         self.assertEqual("é", self.successResultOf(plain.text()))
 
     def test_json_and_errors(self) -> None:
         """json() parses the body; invalid JSON fails with HTTPClientError."""
         good = self.get(
-            FakeResponse(200, {"Content-Type": "application/json"}, [b'{"a":', b"1}"])
+            StubResponse(200, {"Content-Type": "application/json"}, [b'{"a":', b"1}"])
         )
         self.assertTrue(good.is_json)
         self.assertEqual({"a": 1}, self.successResultOf(good.json()))
-        bad = self.get(FakeResponse(200, chunks=[b"{nope"]))
+        bad = self.get(StubResponse(200, body=[b"{nope"]))
         self.failureResultOf(bad.json(), HTTPClientError)
 
     def test_content_is_cached(self) -> None:
         """content() can be called again and returns the same bytes."""
-        response = self.get(FakeResponse(200, chunks=[b"ab", b"cd"]))
+        response = self.get(StubResponse(200, body=[b"ab", b"cd"]))
         self.assertEqual(b"abcd", self.successResultOf(response.content()))
         self.assertEqual(b"abcd", self.successResultOf(response.content()))
         self.assertEqual("abcd", self.successResultOf(response.text()))
 
     def test_body_over_limit_aborts(self) -> None:
         """A body past max_response_body_bytes fails and stops the transport."""
-        fake = FakeResponse(
-            200, chunks=[b"x" * 60, b"y" * 60], length=None, finished=False
+        fake = StubResponse(
+            200, body=[b"x" * 60, b"y" * 60], length=None, complete=False
         )
         response = self.get(fake, HTTPClientConfig(max_response_body_bytes=100))
         failure = self.failureResultOf(response.content(), HTTPResponseTooLargeError)
         self.assertEqual(100, failure.value.limit)
-        assert fake.transport is not None
-        self.assertTrue(fake.transport.stopped)
+        self.assertTrue(fake.stopped)
 
     def test_content_length_over_limit_fails_at_once(self) -> None:
         """An announced Content-Length past the limit fails without reading."""
-        fake = FakeResponse(200, chunks=[b"x" * 10], length=1000)
+        fake = StubResponse(200, body=[b"x" * 10], length=1000)
         response = self.get(fake, HTTPClientConfig(max_response_body_bytes=100))
         failure = self.failureResultOf(response.content(), HTTPResponseTooLargeError)
         self.assertIn("1000", str(failure.value))
 
     def test_raise_for_status(self) -> None:
         """raise_for_status passes 2xx and fails 4xx with a bounded excerpt."""
-        good = self.get(FakeResponse(204))
+        good = self.get(StubResponse(204))
         self.assertIs(good, self.successResultOf(good.raise_for_status()))
         bad = self.get(
-            FakeResponse(404, {"X-Why": "gone"}, [b"e" * 5000], phrase=b"Not Found")
+            StubResponse(404, {"X-Why": "gone"}, [b"e" * 5000], phrase=b"Not Found")
         )
         failure = self.failureResultOf(bad.raise_for_status(), HTTPStatusError)
         error = failure.value
@@ -357,7 +327,7 @@ class ResponseTests(SynchronousTestCase):
         body = b"hello " * 1000
         packed = gzip.compress(body)
         response = self.get(
-            FakeResponse(
+            StubResponse(
                 200,
                 {"Content-Encoding": "gzip"},
                 [packed[i : i + 7] for i in range(0, len(packed), 7)],
@@ -365,26 +335,25 @@ class ResponseTests(SynchronousTestCase):
         )
         self.assertEqual(body, self.successResultOf(response.content()))
         deflated = self.get(
-            FakeResponse(200, {"Content-Encoding": "deflate"}, [zlib.compress(body)])
+            StubResponse(200, {"Content-Encoding": "deflate"}, [zlib.compress(body)])
         )
         self.assertEqual(body, self.successResultOf(deflated.content()))
 
     def test_gzip_bomb_refused(self) -> None:
         """A body that expands past the ratio cap fails and aborts."""
         bomb = gzip.compress(b"\0" * (20 * 1024 * 1024))
-        fake = FakeResponse(200, {"Content-Encoding": "gzip"}, [bomb])
+        fake = StubResponse(200, {"Content-Encoding": "gzip"}, [bomb])
         response = self.get(
             fake, HTTPClientConfig(max_response_body_bytes=50 * 1024 * 1024)
         )
         failure = self.failureResultOf(response.content(), HTTPDecompressionError)
         self.assertIn("ratio", str(failure.value))
-        assert fake.transport is not None
-        self.assertTrue(fake.transport.stopped)
+        self.assertTrue(fake.stopped)
 
     def test_decompressed_size_capped(self) -> None:
         """The size cap applies to the decoded body, not the encoded one."""
         packed = gzip.compress(b"a" * 5000)
-        fake = FakeResponse(200, {"Content-Encoding": "gzip"}, [packed])
+        fake = StubResponse(200, {"Content-Encoding": "gzip"}, [packed])
         response = self.get(fake, HTTPClientConfig(max_response_body_bytes=1000))
         self.failureResultOf(response.content(), HTTPDecompressionError)
 
@@ -392,27 +361,26 @@ class ResponseTests(SynchronousTestCase):
         """decompress=False neither asks for nor decodes content codings."""
         client, agent, _ = make_client()
         packed = gzip.compress(b"x")
-        agent.queue(FakeResponse(200, {"Content-Encoding": "gzip"}, [packed]))
+        agent.queue(StubResponse(200, {"Content-Encoding": "gzip"}, [packed]))
         response = self.successResultOf(client.get("http://e.com/", decompress=False))
         self.assertIsNone(agent.requests[0].header("accept-encoding"))
         self.assertEqual(packed, self.successResultOf(response.content()))
 
     def test_cut_short_body(self) -> None:
         """A body that ends with ResponseFailed fails with HTTPConnectionError."""
-        fake = FakeResponse(200, chunks=[b"part"], finished=False)
+        fake = StubResponse(200, body=[b"part"], complete=False)
         response = self.get(fake)
         reading = response.content()
-        fake.lose(ResponseFailed([Failure(ConnectionRefusedError())]))
+        fake.fail(ResponseFailed([Failure(ConnectionRefusedError())]))
         failure = self.failureResultOf(reading, HTTPConnectionError)
         self.assertIn("cut short", str(failure.value))
 
     def test_release_drains(self) -> None:
         """release() reads and drops a short body without aborting."""
-        fake = FakeResponse(200, chunks=[b"abc"])
+        fake = StubResponse(200, body=[b"abc"])
         response = self.get(fake)
         response.release()
-        assert fake.transport is not None
-        self.assertFalse(fake.transport.stopped)
+        self.assertFalse(fake.stopped)
         self.assertTrue(fake.delivered)
         self.assertRaises(RuntimeError, response.iter_body)
 
@@ -429,7 +397,9 @@ class RedirectTests(SynchronousTestCase):
     def test_follows_and_records_history(self) -> None:
         """A 302 is followed with GET; history holds the redirect."""
         client, agent, _ = make_client()
-        agent.queue(FakeResponse(302, {"Location": "/next"}), ok(b"done"))
+        agent.queue(
+            StubResponse(302, {"Location": "/next"}), make_response(body=b"done")
+        )
         response = self.successResultOf(client.get("http://e.com/start"))
         self.assertEqual(b"http://e.com/next", agent.requests[1].uri)
         self.assertEqual("http://e.com/next", response.url)
@@ -438,7 +408,7 @@ class RedirectTests(SynchronousTestCase):
     def test_303_turns_post_into_get(self) -> None:
         """After a 303 the body and its Content-Type are dropped."""
         client, agent, _ = make_client()
-        agent.queue(FakeResponse(303, {"Location": "http://e.com/r"}), ok())
+        agent.queue(StubResponse(303, {"Location": "http://e.com/r"}), make_response())
         self.successResultOf(client.post("http://e.com/", json={"a": 1}))
         second = agent.requests[1]
         self.assertEqual(b"GET", second.method)
@@ -448,19 +418,19 @@ class RedirectTests(SynchronousTestCase):
     def test_307_keeps_method_and_body(self) -> None:
         """A 307 repeats the method with the same body."""
         client, agent, _ = make_client()
-        agent.queue(FakeResponse(307, {"Location": "/again"}), ok())
+        agent.queue(StubResponse(307, {"Location": "/again"}), make_response())
         self.successResultOf(client.put("http://e.com/", data=b"payload"))
         second = agent.requests[1]
         self.assertEqual(b"PUT", second.method)
-        self.assertEqual(b"payload", second.body())
+        self.assertEqual(b"payload", second.body)
 
     def test_cross_origin_strips_credentials(self) -> None:
         """Authorization, Cookie and Proxy-Authorization do not cross origins."""
         client, agent, _ = make_client()
         agent.queue(
-            FakeResponse(302, {"Location": "/same"}),
-            FakeResponse(302, {"Location": "https://evil.example/"}),
-            ok(),
+            StubResponse(302, {"Location": "/same"}),
+            StubResponse(302, {"Location": "https://evil.example/"}),
+            make_response(),
         )
         self.successResultOf(
             client.get(
@@ -472,15 +442,15 @@ class RedirectTests(SynchronousTestCase):
         )
         same, other = agent.requests[1], agent.requests[2]
         self.assertIsNotNone(same.header("authorization"))
-        self.assertEqual("s=1", same.header("cookie"))
+        self.assertEqual(b"s=1", same.header("cookie"))
         for name in ("authorization", "cookie", "proxy-authorization"):
             self.assertIsNone(other.header(name), name)
-        self.assertEqual("1", other.header("x-keep"))
+        self.assertEqual(b"1", other.header("x-keep"))
 
     def test_redirect_limit(self) -> None:
         """More redirects than allowed fail with HTTPTooManyRedirectsError."""
         client, agent, _ = make_client()
-        agent.responder = lambda request: FakeResponse(301, {"Location": "/loop"})
+        agent.responder = lambda request: StubResponse(301, {"Location": "/loop"})
         failure = self.failureResultOf(
             client.get("http://e.com/", max_redirects=3), HTTPTooManyRedirectsError
         )
@@ -490,7 +460,7 @@ class RedirectTests(SynchronousTestCase):
     def test_redirects_off(self) -> None:
         """allow_redirects=False returns the redirect itself."""
         client, agent, _ = make_client()
-        agent.queue(FakeResponse(302, {"Location": "/x"}))
+        agent.queue(StubResponse(302, {"Location": "/x"}))
         response = self.successResultOf(
             client.get("http://e.com/", allow_redirects=False)
         )
@@ -526,7 +496,7 @@ class TimeoutAndErrorTests(SynchronousTestCase):
         client, agent, clock = make_client()
         d = client.get("http://e.com/", timeout=None)
         self.assertEqual([], clock.getDelayedCalls())
-        agent.requests[0].respond(ok())
+        agent.requests[0].respond(make_response())
         self.successResultOf(d)
 
     def test_connection_errors_are_wrapped(self) -> None:
@@ -559,7 +529,7 @@ class WholeExchangeTimeoutTests(SynchronousTestCase):
         client, agent, clock = make_client()
         d = client.get("http://e.com/", timeout=5)
         clock.advance(1)
-        raw = FakeResponse(200, chunks=[b"partial"], finished=False)
+        raw = StubResponse(200, body=[b"partial"], complete=False)
         agent.requests[0].respond(raw)
         response = self.successResultOf(d)
         body = response.content()
@@ -569,8 +539,7 @@ class WholeExchangeTimeoutTests(SynchronousTestCase):
         failure = self.failureResultOf(body, HTTPTimeoutError)
         self.assertEqual(("total", 5), (failure.value.phase, failure.value.timeout))
         self.assertEqual("http://e.com/", failure.value.url)
-        assert raw.transport is not None
-        self.assertTrue(raw.transport.stopped)
+        self.assertTrue(raw.stopped)
         self.assertEqual([], clock.getDelayedCalls())
 
     def test_text_and_json_bounded_too(self) -> None:
@@ -578,7 +547,7 @@ class WholeExchangeTimeoutTests(SynchronousTestCase):
         for read in (ClientResponse.text, ClientResponse.json):
             client, agent, clock = make_client()
             d = client.get("http://e.com/", timeout=2)
-            agent.requests[0].respond(FakeResponse(200, finished=False))
+            agent.requests[0].respond(StubResponse(200, complete=False))
             reading = read(self.successResultOf(d))
             clock.advance(2)
             self.failureResultOf(reading, HTTPTimeoutError)
@@ -587,7 +556,7 @@ class WholeExchangeTimeoutTests(SynchronousTestCase):
         """A body that ends before the deadline is delivered; its timer is gone."""
         client, agent, clock = make_client()
         d = client.get("http://e.com/", timeout=5)
-        raw = FakeResponse(200, finished=False)
+        raw = StubResponse(200, complete=False)
         agent.requests[0].respond(raw)
         body = self.successResultOf(d).content()
         clock.advance(4)
@@ -600,19 +569,18 @@ class WholeExchangeTimeoutTests(SynchronousTestCase):
         """Reading after the deadline fails at once and aborts the body."""
         client, agent, clock = make_client()
         d = client.get("http://e.com/", timeout=5)
-        raw = FakeResponse(200, chunks=[b"x"], finished=False)
+        raw = StubResponse(200, body=[b"x"], complete=False)
         agent.requests[0].respond(raw)
         response = self.successResultOf(d)
         clock.advance(6)
         self.failureResultOf(response.json(), HTTPTimeoutError)
-        assert raw.transport is not None
-        self.assertTrue(raw.transport.stopped)
+        self.assertTrue(raw.stopped)
 
     def test_no_timeout_no_body_deadline(self) -> None:
         """With timeout=None, reading the body has no deadline."""
         client, agent, clock = make_client()
         d = client.get("http://e.com/", timeout=None)
-        raw = FakeResponse(200, finished=False)
+        raw = StubResponse(200, complete=False)
         agent.requests[0].respond(raw)
         body = self.successResultOf(d).content()
         self.assertEqual([], clock.getDelayedCalls())
@@ -625,7 +593,7 @@ class WholeExchangeTimeoutTests(SynchronousTestCase):
         """iter_body() streams are not cut by the request timeout."""
         client, agent, clock = make_client()
         d = client.get("http://e.com/", timeout=1)
-        raw = FakeResponse(200, finished=False)
+        raw = StubResponse(200, complete=False)
         agent.requests[0].respond(raw)
         stream = self.successResultOf(d).iter_body()
         clock.advance(100)
@@ -637,7 +605,7 @@ class WholeExchangeTimeoutTests(SynchronousTestCase):
         client, agent, clock = make_client()
         d = client.get("http://e.com/a", timeout=5)
         clock.advance(3)
-        agent.requests[0].respond(FakeResponse(302, {"Location": "/b"}))
+        agent.requests[0].respond(StubResponse(302, {"Location": "/b"}))
         self.assertEqual(2, len(agent.requests))
         clock.advance(1.9)
         self.assertNoResult(d)
@@ -651,7 +619,7 @@ class WholeExchangeTimeoutTests(SynchronousTestCase):
         """The request timeout goes through the pipeline and cuts a backoff wait."""
         policy = RetryPolicy(max_attempts=3, initial_delay=10.0, jitter=0.0)
         client, agent, clock = make_client(retry_policy=policy)
-        agent.queue(FakeResponse(503))
+        agent.queue(StubResponse(503))
         d = client.get("http://e.com/", timeout=4)
         clock.advance(4)
         failure = self.failureResultOf(d, HTTPTimeoutError)
@@ -688,7 +656,9 @@ class ResilienceIntegrationTests(SynchronousTestCase):
         client, agent, clock = make_client(retry_policy=policy)
         retrying: list[RequestRetrying] = []
         client.events.add_listener(REQUEST_RETRYING, retrying.append)
-        agent.queue(ConnectionRefusedError(), FakeResponse(503), ok(b"fine"))
+        agent.queue(
+            ConnectionRefusedError(), StubResponse(503), make_response(body=b"fine")
+        )
         d = client.get("http://e.com/x")
         self.assertEqual([(2, 1.0)], [(e.attempt, e.delay) for e in retrying])
         self.assertIsInstance(retrying[0].error, HTTPConnectionError)
@@ -707,7 +677,7 @@ class ResilienceIntegrationTests(SynchronousTestCase):
         """A 503 is retried after the backoff delay, on the client's clock."""
         policy = RetryPolicy(max_attempts=3, initial_delay=1.0, jitter=0.0)
         client, agent, clock = make_client(retry_policy=policy)
-        agent.queue(FakeResponse(503, chunks=[b"busy"]), ok(b"fine"))
+        agent.queue(StubResponse(503, body=[b"busy"]), make_response(body=b"fine"))
         d = client.get("http://e.com/")
         self.assertEqual(1, len(agent.requests))
         clock.advance(0.99)
@@ -722,7 +692,7 @@ class ResilienceIntegrationTests(SynchronousTestCase):
         client, agent, clock = make_client(retry_policy=policy)
         exhausted: list[object] = []
         client.events.add_listener(RETRIES_EXHAUSTED, exhausted.append)
-        agent.queue(ConnectionRefusedError(), FakeResponse(503))
+        agent.queue(ConnectionRefusedError(), StubResponse(503))
         d = client.get("http://e.com/")
         clock.advance(1)
         failure = self.failureResultOf(d, HTTPRetryExhaustedError)
@@ -756,7 +726,7 @@ class ResilienceIntegrationTests(SynchronousTestCase):
             resilience=pipeline,
             retry_policy=RetryPolicy(max_attempts=5),
         )
-        agent.queue(FakeResponse(503))
+        agent.queue(StubResponse(503))
         response = self.successResultOf(client.get("http://e.com/"))
         self.assertEqual(503, response.status)
         self.assertIs(pipeline, client.resilience)
@@ -785,7 +755,7 @@ class InterceptorAndEventTests(SynchronousTestCase):
         log: list[str] = []
         chain = InterceptorChain([Recorder("a", log), Recorder("b", log)])
         client, agent, _ = make_client(interceptors=chain, name="svc")
-        agent.queue(ok())
+        agent.queue(make_response())
         self.successResultOf(client.get("http://e.com/"))
         self.assertEqual(
             ["request:a", "request:b", "response:b:200", "response:a:200"], log
@@ -826,7 +796,7 @@ class InterceptorAndEventTests(SynchronousTestCase):
     def test_filter_response_replaces(self) -> None:
         """A filter-response listener may replace the real response; async is fine."""
         client, agent, _ = make_client()
-        agent.queue(ok(b"real"))
+        agent.queue(make_response(body=b"real"))
         seen: list[object] = []
 
         async def replace(event: FilterEvent[Any, Any]) -> None:
@@ -842,7 +812,7 @@ class InterceptorAndEventTests(SynchronousTestCase):
     def test_stop_propagation_spans_both_phases(self) -> None:
         """Stopping propagation in filter-request skips filter-response too."""
         client, agent, _ = make_client()
-        agent.queue(ok())
+        agent.queue(make_response())
         calls: list[str] = []
 
         def stopper(event: FilterEvent[Any, Any]) -> None:
@@ -860,7 +830,7 @@ class InterceptorAndEventTests(SynchronousTestCase):
         """Dispatched, received, completed are notified in that order."""
         events = EventDispatcher()
         client, agent, _ = make_client(events=events)
-        agent.queue(ok())
+        agent.queue(make_response())
         order: list[str] = []
 
         def listener_for(name: str) -> Callable[[object], None]:
@@ -879,7 +849,7 @@ class InterceptorAndEventTests(SynchronousTestCase):
         client, agent, clock = make_client(metrics=metrics)
         d = client.get("http://e.com:8080/")
         clock.advance(0.25)
-        agent.requests[0].respond(FakeResponse(404))
+        agent.requests[0].respond(StubResponse(404))
         self.successResultOf(d)
         self.assertEqual([0.25], metrics.values(REQUEST_DURATION))
         (point,) = [p for p in metrics.points if p.name == REQUEST_STATUS]
@@ -905,7 +875,7 @@ class LifecycleTests(SynchronousTestCase):
         """A client starts on its first request."""
         client, agent, _ = make_client()
         self.assertIs(HTTPClientState.NEW, client.state)
-        agent.queue(ok())
+        agent.queue(make_response())
         client.get("http://e.com/")
         self.assertIs(HTTPClientState.RUNNING, client.state)
 
@@ -929,7 +899,7 @@ class LifecycleTests(SynchronousTestCase):
     def test_async_context_manager(self) -> None:
         """async with starts the client and stops it on exit."""
         client, agent, _ = make_client()
-        agent.queue(ok(b"x"))
+        agent.queue(make_response(body=b"x"))
 
         async def use() -> bytes:
             async with client as c:
@@ -942,7 +912,7 @@ class LifecycleTests(SynchronousTestCase):
     def test_warm_up_swallows_errors(self) -> None:
         """warm_up sends HEAD to each URL and counts those that answered."""
         client, agent, _ = make_client()
-        agent.queue(ok(), ConnectionRefusedError())
+        agent.queue(make_response(), ConnectionRefusedError())
         count = self.successResultOf(client.warm_up(["http://a.com/", "http://b.com/"]))
         self.assertEqual(1, count)
         self.assertEqual([b"HEAD", b"HEAD"], [r.method for r in agent.requests])
@@ -954,7 +924,7 @@ class LifecycleTests(SynchronousTestCase):
         plain = self.successResultOf(client.health_check())
         self.assertTrue(plain.healthy)
         self.assertEqual("NEW", plain.state)
-        agent.queue(FakeResponse(500))
+        agent.queue(StubResponse(500))
         probed = self.successResultOf(client.health_check("http://e.com/health"))
         self.assertFalse(probed.healthy)
         self.assertEqual(500, probed.status)
@@ -964,11 +934,66 @@ class LifecycleTests(SynchronousTestCase):
         self.assertIn("ConnectionRefusedError", failed.error or "")
 
 
+class LifecycleTableTests(SynchronousTestCase):
+    """The client's lifecycle moves only as `LIFECYCLE_TRANSITIONS` says."""
+
+    def test_every_state_and_input(self) -> None:
+        """Each (state, input) pair moves as the table says or is refused."""
+        for state in HTTPClientState:
+            for event in LifecycleInput:
+                expected = LIFECYCLE_TRANSITIONS.get((state, event))
+                if expected is None:
+                    self.assertRaises(HTTPClientError, next_state, state, event)
+                else:
+                    self.assertIs(expected, next_state(state, event))
+
+    def test_stop_without_pool_ends_stopped(self) -> None:
+        """A running client with an injected agent stops at once, via the table."""
+        client, agent, _ = make_client()
+        agent.queue(make_response())
+        self.successResultOf(client.get("http://e.com/"))
+        self.successResultOf(client.stop())
+        self.assertIs(HTTPClientState.STOPPED, client.state)
+        self.failureResultOf(client.start(), HTTPClientError)
+
+
+class ModuleLayoutTests(SynchronousTestCase):
+    """`HTTPClient`'s parts are importable as before and import no client."""
+
+    def test_old_import_path(self) -> None:
+        """Every name ``_http_client`` exported is still there, the same object."""
+        import txhttp.client
+        from txhttp.client import _http_client
+
+        self.assertIn("HTTPClient", _http_client.__all__)
+        for name in _http_client.__all__:
+            value = getattr(_http_client, name)
+            self.assertIs(value, getattr(txhttp.client, name, value), name)
+
+    def test_parts_do_not_import_the_client(self) -> None:
+        """No ``_hc_*`` module imports ``_http_client`` or the package root."""
+        import ast
+        from pathlib import Path
+
+        import txhttp.client
+
+        parts = sorted(Path(txhttp.client.__file__).parent.glob("_hc_*.py"))
+        self.assertGreater(len(parts), 3)
+        for path in parts:
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom):
+                    self.assertNotIn(
+                        node.module,
+                        ("txhttp.client", "txhttp.client._http_client"),
+                        path.name,
+                    )
+
+
 class BaseURLHTTPClientTests(SynchronousTestCase):
     def test_joins_paths(self) -> None:
         """Relative paths join the base; absolute URLs pass through."""
         client, agent, _ = make_client()
-        agent.responder = lambda request: ok()
+        agent.responder = lambda request: make_response()
         api = BaseURLHTTPClient("http://api.example/v1/", client=client)
         api.get("users")
         api.get("/root")
@@ -993,7 +1018,7 @@ class BaseURLHTTPClientTests(SynchronousTestCase):
         )
         d = api.get("/x", headers={"x-b": "2"})
         sent = agent.requests[0]
-        self.assertEqual("1", sent.header("x-a"))
+        self.assertEqual(b"1", sent.header("x-a"))
         self.assertEqual(["2"], sent.headers.getRawHeaders("x-b"))
         clock.advance(3)
         self.failureResultOf(d, HTTPTimeoutError)
@@ -1014,14 +1039,14 @@ class BaseURLHTTPClientTests(SynchronousTestCase):
         self.assertRaises(HTTPError, BaseURLHTTPClient, "not a url")
 
 
-class FakeRequestTests(SynchronousTestCase):
+class MultipartRequestTests(SynchronousTestCase):
     def test_body_of_multipart_request(self) -> None:
         """post_multipart sends a multipart body with its boundary."""
         client, agent, _ = make_client()
-        agent.queue(ok())
+        agent.queue(make_response())
         client.post_multipart("http://e.com/", {"a": "1"})
-        sent: FakeRequest = agent.requests[0]
-        content_type = sent.header("content-type") or ""
+        sent: RecordedRequest = agent.requests[0]
+        content_type = (sent.header("content-type") or b"").decode("latin-1")
         self.assertTrue(content_type.startswith("multipart/form-data; boundary="))
         boundary = content_type.split("=", 1)[1].encode()
-        self.assertIn(b"--" + boundary + b"--\r\n", sent.body())
+        self.assertIn(b"--" + boundary + b"--\r\n", sent.body)

@@ -19,8 +19,8 @@ from txhttp.client import (
     ServerSentEvent,
     SSEParser,
 )
-from txhttp.test._fake_agent import FakeResponse
 from txhttp.test.test_client_http import make_client
+from txhttp.testing import StubResponse
 
 SSE = {"Content-Type": "text/event-stream; charset=utf-8"}
 
@@ -121,19 +121,19 @@ class EventSourceTests(SynchronousTestCase):
     def test_reads_events(self) -> None:
         """client.sse sends Accept: text/event-stream and yields events."""
         client, agent, _ = make_client()
-        agent.queue(FakeResponse(200, SSE, [b"data: 1\n\n", b"data: 2\n\n"]))
+        agent.queue(StubResponse(200, SSE, [b"data: 1\n\n", b"data: 2\n\n"]))
         source = client.sse("http://e.com/events")
         events = self.successResultOf(Deferred.fromCoroutine(take(source, 2)))
         self.assertEqual(["1", "2"], [e.data for e in events])
-        self.assertEqual("text/event-stream", agent.requests[0].header("accept"))
+        self.assertEqual(b"text/event-stream", agent.requests[0].header("accept"))
         self.assertIsNone(agent.requests[0].header("last-event-id"))
 
     def test_reconnects_with_last_event_id_and_retry(self) -> None:
         """After the stream ends, it waits retry ms and resumes from the last ID."""
         client, agent, clock = make_client()
         agent.queue(
-            FakeResponse(200, SSE, [b"retry: 2000\nid: 7\ndata: a\n\n"]),
-            FakeResponse(200, SSE, [b"id: 8\ndata: b\n\n"], finished=False),
+            StubResponse(200, SSE, [b"retry: 2000\nid: 7\ndata: a\n\n"]),
+            StubResponse(200, SSE, [b"id: 8\ndata: b\n\n"], complete=False),
         )
         source = client.sse("http://e.com/events", reconnect=True)
         reading = Deferred.fromCoroutine(take(source, 2))
@@ -143,7 +143,7 @@ class EventSourceTests(SynchronousTestCase):
         clock.advance(0.1)
         events = self.successResultOf(reading)
         self.assertEqual([("a", "7"), ("b", "8")], [(e.data, e.id) for e in events])
-        self.assertEqual("7", agent.requests[1].header("last-event-id"))
+        self.assertEqual(b"7", agent.requests[1].header("last-event-id"))
         self.assertEqual("8", source.last_event_id)
         source.close()
         self.assertEqual([], clock.getDelayedCalls())
@@ -151,13 +151,13 @@ class EventSourceTests(SynchronousTestCase):
     def test_reconnects_after_connection_error(self) -> None:
         """A broken stream or refused connection is retried with the default delay."""
         client, agent, clock = make_client()
-        broken = FakeResponse(200, SSE, [b"data: a\n\n"], finished=False)
+        broken = StubResponse(200, SSE, [b"data: a\n\n"], complete=False)
         agent.queue(
-            broken, ConnectionRefusedError(), FakeResponse(200, SSE, [b"data: b\n\n"])
+            broken, ConnectionRefusedError(), StubResponse(200, SSE, [b"data: b\n\n"])
         )
         source = client.sse("http://e.com/", reconnect=True, reconnect_delay=1.0)
         reading = Deferred.fromCoroutine(take(source, 2))
-        broken.lose(ResponseFailed([Failure(ConnectionRefusedError())]))
+        broken.fail(ResponseFailed([Failure(ConnectionRefusedError())]))
         clock.advance(1.0)
         self.assertEqual(2, len(agent.requests))
         clock.advance(1.0)
@@ -178,7 +178,7 @@ class EventSourceTests(SynchronousTestCase):
     def test_no_reconnect_by_default(self) -> None:
         """Without reconnect the iteration ends with the stream."""
         client, agent, _ = make_client()
-        agent.queue(FakeResponse(200, SSE, [b"data: a\n\n"]))
+        agent.queue(StubResponse(200, SSE, [b"data: a\n\n"]))
 
         async def all_events() -> list[str]:
             async with client.sse("http://e.com/") as source:
@@ -192,19 +192,19 @@ class EventSourceTests(SynchronousTestCase):
     def test_204_stops(self) -> None:
         """A 204 answer ends the stream for good, even with reconnect."""
         client, agent, _ = make_client()
-        agent.queue(FakeResponse(204))
+        agent.queue(StubResponse(204))
         source = client.sse("http://e.com/", reconnect=True, last_event_id="3")
         reading = Deferred.fromCoroutine(take(source, 1))
         self.failureResultOf(reading, StopAsyncIteration)
-        self.assertEqual("3", agent.requests[0].header("last-event-id"))
+        self.assertEqual(b"3", agent.requests[0].header("last-event-id"))
 
     def test_wrong_content_type_fails(self) -> None:
         """A non-event-stream answer fails without reconnecting."""
         client, agent, _ = make_client()
-        agent.queue(FakeResponse(200, {"Content-Type": "text/html"}, [b"<p>"]))
+        agent.queue(StubResponse(200, {"Content-Type": "text/html"}, [b"<p>"]))
         source = client.sse("http://e.com/", reconnect=True)
         self.failureResultOf(Deferred.fromCoroutine(take(source, 1)), HTTPStatusError)
-        agent.queue(FakeResponse(503, SSE))
+        agent.queue(StubResponse(503, SSE))
         source = client.sse("http://e.com/", reconnect=True)
         failure = self.failureResultOf(
             Deferred.fromCoroutine(take(source, 1)), HTTPStatusError
@@ -215,7 +215,7 @@ class EventSourceTests(SynchronousTestCase):
     def test_client_stop_closes_source(self) -> None:
         """Stopping the client ends an event source waiting to reconnect."""
         client, agent, clock = make_client()
-        agent.queue(FakeResponse(200, SSE, [b"data: a\n\n"]))
+        agent.queue(StubResponse(200, SSE, [b"data: a\n\n"]))
         source = client.sse("http://e.com/", reconnect=True)
         reading = Deferred.fromCoroutine(take(source, 2))
         self.assertEqual(1, len(clock.getDelayedCalls()))

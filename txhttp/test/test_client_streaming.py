@@ -11,14 +11,14 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from txhttp.client import HTTPClientError, HTTPConnectionError, StreamingResponse
 from txhttp.client._exceptions import HTTPDecompressionError
-from txhttp.test._fake_agent import FakeResponse
 from txhttp.test.test_client_http import make_client, run
+from txhttp.testing import StubResponse
 
 
 class StreamTests(SynchronousTestCase):
     def open(
-        self, response: FakeResponse
-    ) -> tuple[StreamingResponse, FakeResponse, list[object]]:
+        self, response: StubResponse
+    ) -> tuple[StreamingResponse, StubResponse, list[object]]:
         """Enter a stream context and leave it open for the test."""
         client, agent, _ = make_client()
         agent.queue(response)
@@ -28,16 +28,15 @@ class StreamTests(SynchronousTestCase):
 
     def test_chunks_with_backpressure(self) -> None:
         """The transport is paused while the consumer is busy and resumed after."""
-        fake = FakeResponse(200, chunks=[b"a", b"b", b"c"], finished=False)
+        fake = StubResponse(200, body=[b"a", b"b", b"c"], complete=False)
         stream, _, _ = self.open(fake)
         self.assertEqual(200, stream.status)
         chunks = stream.aiter_bytes()
         first = self.successResultOf(Deferred.fromCoroutine(_next(chunks)))
         self.assertEqual(b"a", first)
-        assert fake.transport is not None
         # "b" arrived while nobody waited: the transport was paused at once,
         # so "c" stays with the server.
-        self.assertTrue(fake.transport.paused)
+        self.assertTrue(fake.paused)
         self.assertTrue(stream.is_paused)
         self.assertEqual(
             b"b", self.successResultOf(Deferred.fromCoroutine(_next(chunks)))
@@ -47,17 +46,16 @@ class StreamTests(SynchronousTestCase):
         )
         waiting = Deferred.fromCoroutine(_next(chunks))
         self.assertNoResult(waiting)
-        self.assertFalse(fake.transport.paused)
+        self.assertFalse(fake.paused)
         fake.write(b"d")
         self.assertEqual(b"d", self.successResultOf(waiting))
         fake.finish()
         self.failureResultOf(Deferred.fromCoroutine(_next(chunks)), StopAsyncIteration)
-        self.assertEqual(["pause", "resume"], fake.transport.calls[:2])
 
     def test_whole_iteration(self) -> None:
         """async for over aiter_bytes yields every decoded chunk."""
         body = gzip.compress(b"x" * 1000)
-        fake = FakeResponse(200, {"Content-Encoding": "gzip"}, [body[:10], body[10:]])
+        fake = StubResponse(200, {"Content-Encoding": "gzip"}, [body[:10], body[10:]])
         stream, _, _ = self.open(fake)
         collected = self.successResultOf(run(_collect(stream.aiter_bytes())))
         self.assertEqual(b"x" * 1000, b"".join(collected))
@@ -65,7 +63,7 @@ class StreamTests(SynchronousTestCase):
     def test_exit_aborts_unfinished_body(self) -> None:
         """Leaving the async with block stops an unfinished body."""
         client, agent, _ = make_client()
-        fake = FakeResponse(200, chunks=[b"1", b"2"], finished=False)
+        fake = StubResponse(200, body=[b"1", b"2"], complete=False)
         agent.queue(fake)
 
         async def read_one() -> bytes:
@@ -75,13 +73,12 @@ class StreamTests(SynchronousTestCase):
             return b""
 
         self.assertEqual(b"1", self.successResultOf(run(read_one())))
-        assert fake.transport is not None
-        self.assertTrue(fake.transport.stopped)
+        self.assertTrue(fake.stopped)
 
     def test_exit_without_reading_releases(self) -> None:
         """A stream that was never read is released on exit."""
         client, agent, _ = make_client()
-        fake = FakeResponse(200, chunks=[b"1"])
+        fake = StubResponse(200, body=[b"1"])
         agent.queue(fake)
 
         async def status_only() -> int:
@@ -93,7 +90,7 @@ class StreamTests(SynchronousTestCase):
 
     def test_stop_closes_open_streams(self) -> None:
         """Closing a stream mid-body fails a pending read with HTTPConnectionError."""
-        fake = FakeResponse(200, finished=False)
+        fake = StubResponse(200, complete=False)
         stream, _, _ = self.open(fake)
         chunks = stream.aiter_bytes()
         waiting = Deferred.fromCoroutine(_next(chunks))
@@ -102,7 +99,7 @@ class StreamTests(SynchronousTestCase):
 
     def test_decompression_error_surfaces(self) -> None:
         """A corrupt gzip stream fails the iteration."""
-        fake = FakeResponse(200, {"Content-Encoding": "gzip"}, [b"garbage!" * 4])
+        fake = StubResponse(200, {"Content-Encoding": "gzip"}, [b"garbage!" * 4])
         stream, _, _ = self.open(fake)
         self.failureResultOf(
             run(_collect(stream.aiter_bytes())), HTTPDecompressionError
@@ -111,7 +108,7 @@ class StreamTests(SynchronousTestCase):
 
 class LineTests(SynchronousTestCase):
     def lines(self, chunks: list[bytes], limit: int | None = None) -> list[str]:
-        fake = FakeResponse(200, chunks=chunks)
+        fake = StubResponse(200, body=chunks)
         client, agent, _ = make_client()
         agent.queue(fake)
 
@@ -131,7 +128,7 @@ class LineTests(SynchronousTestCase):
     def test_line_limit(self) -> None:
         """A line over the limit fails, even before its newline arrives."""
         fake_lines = [b"ok\n", b"x" * 50]
-        fake = FakeResponse(200, chunks=fake_lines, finished=False)
+        fake = StubResponse(200, body=fake_lines, complete=False)
         client, agent, _ = make_client()
         agent.queue(fake)
 
@@ -144,7 +141,7 @@ class LineTests(SynchronousTestCase):
 
     def test_invalid_utf8(self) -> None:
         """A line that is not UTF-8 fails with HTTPClientError."""
-        fake = FakeResponse(200, chunks=[b"\xff\xfe\n"])
+        fake = StubResponse(200, body=[b"\xff\xfe\n"])
         client, agent, _ = make_client()
         agent.queue(fake)
 
@@ -156,7 +153,7 @@ class LineTests(SynchronousTestCase):
 
     def test_ndjson(self) -> None:
         """aiter_ndjson parses each non-empty line as JSON."""
-        fake = FakeResponse(200, chunks=[b'{"a": 1}\n', b"\n[2", b"]\n"])
+        fake = StubResponse(200, body=[b'{"a": 1}\n', b"\n[2", b"]\n"])
         client, agent, _ = make_client()
         agent.queue(fake)
 
@@ -168,7 +165,7 @@ class LineTests(SynchronousTestCase):
 
     def test_ndjson_bad_line(self) -> None:
         """A line that is not JSON fails with its number."""
-        fake = FakeResponse(200, chunks=[b"1\n{\n"])
+        fake = StubResponse(200, body=[b"1\n{\n"])
         client, agent, _ = make_client()
         agent.queue(fake)
 

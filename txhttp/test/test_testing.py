@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ConnectionAborted as TwistedConnectionAborted
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IConsumer, IHalfCloseableProtocol
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -425,6 +426,81 @@ class StubResponseTests(SynchronousTestCase):
         with self.assertRaises(RuntimeError):
             read_body(response)
 
+    def test_chunks_delivered_one_by_one(self) -> None:
+        """A sequence body arrives one ``dataReceived`` per non-empty chunk."""
+        received: list[bytes] = []
+
+        class Grab(Protocol):
+            def dataReceived(self, data: bytes) -> None:
+                received.append(data)
+
+        response = StubResponse(200, body=[b"ab", b"", b"c"])
+        self.assertEqual(3, response.length)
+        response.deliverBody(Grab())
+        self.assertEqual([b"ab", b"c"], received)
+        self.assertEqual(b"abc", read_body(make_response(body=[b"ab", b"c"])))
+
+    def test_announced_length(self) -> None:
+        """``length`` overrides the announced body length, complete or not."""
+        self.assertEqual(1000, StubResponse(200, body=b"x", length=1000).length)
+        self.assertEqual(
+            7, StubResponse(200, body=b"x", complete=False, length=7).length
+        )
+        self.assertIs(UNKNOWN_LENGTH, StubResponse(200, complete=False).length)
+
+    def test_header_mapping_variable(self) -> None:
+        """A ``dict[str, str]`` held in a variable is accepted as headers."""
+        fields: dict[str, str] = {"Content-Type": "text/event-stream"}
+        self.assertEqual(
+            [b"text/event-stream"],
+            StubResponse(200, fields).headers.getRawHeaders(b"content-type"),
+        )
+
+    def test_reader_actions_observable(self) -> None:
+        """`delivered`, `paused` and `stopped` follow what the reader does."""
+        reasons: list[Failure] = []
+
+        class Pauser(Protocol):
+            def dataReceived(self, data: bytes) -> None:
+                assert self.transport is not None
+                self.transport.pauseProducing()  # type: ignore[attr-defined]  # a push producer
+
+            def connectionLost(self, reason: Failure = connectionDone) -> None:
+                reasons.append(reason)
+
+        response = StubResponse(200, body=[b"a", b"b"], complete=False)
+        self.assertEqual((False, False, False), _reader_state(response))
+        reader = Pauser()
+        response.deliverBody(reader)
+        self.assertEqual((True, True, False), _reader_state(response))
+        reader.transport.resumeProducing()  # type: ignore[union-attr]  # a push producer
+        self.assertEqual((True, True, False), _reader_state(response))
+        self.assertEqual([], reasons)
+        reader.transport.stopProducing()  # type: ignore[union-attr]  # a push producer
+        self.assertTrue(response.stopped)
+        self.assertEqual(1, len(reasons))
+        self.assertTrue(reasons[0].check(TwistedConnectionAborted))
+
+    def test_resume_inside_data_received(self) -> None:
+        """A reader resuming from ``dataReceived`` still gets chunks one at a time."""
+        events: list[str] = []
+
+        class Bouncer(Protocol):
+            def dataReceived(self, data: bytes) -> None:
+                events.append(f"start {data.decode()}")
+                assert self.transport is not None
+                self.transport.pauseProducing()  # type: ignore[attr-defined]  # a push producer
+                self.transport.resumeProducing()  # type: ignore[attr-defined]  # a push producer
+                events.append(f"end {data.decode()}")
+
+            def connectionLost(self, reason: Failure = connectionDone) -> None:
+                events.append("lost")
+
+        response = StubResponse(200, body=[b"a", b"b"])
+        response.deliverBody(Bouncer())
+        self.assertEqual(["start a", "end a", "start b", "end b", "lost"], events)
+        self.assertFalse(response.paused)
+
 
 class RecordingAgentTests(SynchronousTestCase):
     """`RecordingAgent` records requests and answers with canned responses."""
@@ -464,6 +540,30 @@ class RecordingAgentTests(SynchronousTestCase):
         agent.requests[-1].respond(make_response(200))
         self.assertEqual(200, self.successResultOf(later).code)
 
+    def test_responder_replaceable(self) -> None:
+        """`RecordingAgent.responder` may be set after construction."""
+        agent = RecordingAgent()
+        pending = agent.request(b"GET", b"http://t/a")
+        agent.responder = lambda r: ConnectionRefusedError()
+        self.failureResultOf(
+            agent.request(b"GET", b"http://t/b"), ConnectionRefusedError
+        )
+        agent.responder = None
+        self.assertNoResult(agent.request(b"GET", b"http://t/c"))
+        self.assertNoResult(pending)
+        self.assertEqual(3, len(agent.requests))
+
+    def test_body_producer_recorded(self) -> None:
+        """The body producer is kept, after it ran, beside the bytes it wrote."""
+        agent = RecordingAgent()
+        producer = BytesBody(b"payload")
+        agent.request(b"POST", b"http://t/", None, producer)
+        agent.request(b"GET", b"http://t/")
+        with_body, without = agent.requests
+        self.assertIs(producer, with_body.body_producer)
+        self.assertEqual(b"payload", with_body.body)
+        self.assertIsNone(without.body_producer)
+
     def test_cancel_recorded(self) -> None:
         """Cancelling a pending request is recorded."""
         agent = RecordingAgent()
@@ -484,3 +584,8 @@ class RecordingAgentTests(SynchronousTestCase):
         response = self.successResultOf(client.get("http://example.test/api"))
         self.assertEqual({"ok": True}, self.successResultOf(response.json()))
         self.assertEqual(b"http://example.test/api", agent.requests[0].uri)
+
+
+def _reader_state(response: StubResponse) -> tuple[bool, bool, bool]:
+    """``(delivered, paused, stopped)`` of ``response``."""
+    return (response.delivered, response.paused, response.stopped)
