@@ -6,5 +6,6 @@ The public API lives in `txhttp.client`, `txhttp.server` and
 """
 
 __version__ = "0.1.0.dev0"
+"""The version of this txhttp release, a :pep:`440` version string."""
 
 __all__ = ["__version__"]
