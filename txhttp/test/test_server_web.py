@@ -9,17 +9,23 @@ loopback tests (``test_server_loopback``) run the same code on real sockets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import cast
+import re
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
-from twisted.internet.address import IPv4Address
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import IAddress, IProducer, IPushProducer
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web import http
-from twisted.web.resource import Resource
+from twisted.web.error import UnsupportedMethod
+from twisted.web.http_headers import Headers as StockHeaders
+from twisted.web.resource import EncodingResourceWrapper, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
@@ -356,7 +362,11 @@ class WebExchangeResponseTests(SynchronousTestCase):
         self.assertIs(False, slot.finished)
 
     def test_resource_sets_connection_close(self) -> None:
-        """A resource's own ``Connection: close`` ends the connection."""
+        """A resource's own ``Connection: close`` ends the connection.
+
+        The second time, the head is joined from remembered field lines: the
+        close is still obeyed.
+        """
 
         class Closing(Resource):
             isLeaf = True
@@ -365,10 +375,11 @@ class WebExchangeResponseTests(SynchronousTestCase):
                 request.setHeader(b"connection", b"close")
                 return b"bye"
 
-        _, slot = run(Site(Closing()), make_head())
-        _, fields, _ = split_response(slot.output())
-        self.assertEqual([b"close"], fields[b"connection"])
-        self.assertIs(False, slot.finished)
+        for _ in range(2):
+            _, slot = run(Site(Closing()), make_head())
+            _, fields, _ = split_response(slot.output())
+            self.assertEqual([b"close"], fields[b"connection"])
+            self.assertIs(False, slot.finished)
 
     def test_injected_reason_phrase_refused(self) -> None:
         """A reason phrase with CRLF never reaches the wire: 500 and close."""
@@ -738,3 +749,938 @@ class WebHeadCacheTests(SynchronousTestCase):
             _, slot = run(Site(resource), make_head())
         self.assertEqual([500], slot.errors)
         self.assertEqual(b"", slot.output())
+
+
+# -- WebRequest: the stock Request's cheaper twin -----------------------------
+
+_FROZEN_DATE = b"Sat, 21 Nov 2026 03:00:00 GMT"
+
+
+def _frozen_date(when: float | None = None) -> bytes:
+    return _FROZEN_DATE
+
+
+class _LogFile:
+    """A Site log file that keeps its lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, data: str) -> None:
+        self.lines.append(data)
+
+    def close(self) -> None:
+        pass
+
+
+class _Recorder:
+    """
+    The channel a twisted.web Request talks to, recording every call.
+
+    Both request classes are driven through one of these, so their calls
+    can be compared one for one.
+    """
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.factory = site
+        self.transport = StringTransport()
+        self.calls: list[tuple[object, ...]] = []
+
+    def getPeer(self) -> IAddress:
+        return PEER
+
+    def getHost(self) -> IAddress:
+        return HOST
+
+    def isSecure(self) -> bool:
+        return False
+
+    def writeHeaders(
+        self, version: bytes, code: bytes, reason: bytes, headers: object
+    ) -> None:
+        assert isinstance(headers, StockHeaders)
+        fields = [(name, list(values)) for name, values in headers.getAllRawHeaders()]
+        self.calls.append(("head", version, code, reason, fields))
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", data))
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        self.calls.append(("sequence", tuple(data)))
+
+    def requestDone(self, request: object) -> None:
+        self.calls.append(("done",))
+
+    def registerProducer(self, producer: object, streaming: bool) -> None:
+        self.calls.append(("producer", streaming))
+
+    def unregisterProducer(self) -> None:
+        self.calls.append(("unproducer",))
+
+    def loseConnection(self) -> None:
+        self.calls.append(("lose",))
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        self.calls.append(("bad",))
+
+
+_COMPARED = (
+    "method",
+    "uri",
+    "path",
+    "clientproto",
+    "args",
+    "prepath",
+    "postpath",
+    "code",
+    "code_message",
+    "sentLength",
+    "chunked",
+    "finished",
+    "startedWriting",
+    "received_cookies",
+    "cookies",
+    "etag",
+    "lastModified",
+)
+
+
+class _Scenario(Resource):
+    """A resource doing whatever the scenario function does with a request."""
+
+    isLeaf = True
+
+    def __init__(self, scenario: Callable[[Request], object]) -> None:
+        super().__init__()
+        self.scenario = scenario
+        self.requests: list[Request] = []
+
+    def render(self, request: Request) -> object:
+        self.requests.append(request)
+        return self.scenario(request)
+
+
+def _get_only(body: bytes, early: bytes = b"") -> Callable[[Request], object]:
+    """A scenario that renders GET only (HEAD is faked by twisted.web)."""
+
+    def render(request: Request) -> object:
+        if request.method != b"GET":
+            raise UnsupportedMethod([b"GET"])
+        if early:
+            request.write(early)
+        return body
+
+    return render
+
+
+class WebRequestEquivalenceTests(SynchronousTestCase):
+    """WebRequest does what twisted.web.server.Request does, call for call."""
+
+    def setUp(self) -> None:
+        from twisted.web import server
+
+        self.patch(server, "datetimeToString", _frozen_date)
+
+    def drive(
+        self,
+        factory: type[Request],
+        resource: Resource,
+        *,
+        method: bytes = b"GET",
+        target: bytes = b"/",
+        version: bytes = b"HTTP/1.1",
+        fields: Sequence[tuple[bytes, bytes]] = ((b"Host", b"example.com"),),
+        body: bytes = b"",
+        after: Callable[[Request], object] | None = None,
+    ) -> tuple[list[tuple[object, ...]], dict[str, object], list[str], Request]:
+        site = Site(resource)
+        site.logFile = _LogFile()
+        site._logDateTime = "[21/Nov/2026:03:00:00 +0000]"
+        recorder = _Recorder(site)
+        request = factory(recorder)
+        for name, value in fields:
+            request.requestHeaders.addRawHeader(name, value)
+        request.parseCookies()
+        request.gotLength(len(body))
+        if body:
+            request.handleContentChunk(body)
+        request.requestReceived(method, target, version)
+        if after is not None:
+            after(request)
+        state = {name: getattr(request, name, None) for name in _COMPARED}
+        state["responseHeaders"] = list(request.responseHeaders.getAllRawHeaders())
+        log = cast(_LogFile, site._logFile)
+        return recorder.calls, state, log.lines, request
+
+    def assertSame(
+        self,
+        scenario: Callable[[Request], object],
+        after: Callable[[Request], object] | None = None,
+        **kwargs: object,
+    ) -> list[tuple[object, ...]]:
+        """Run ``scenario`` on both classes; their effects must be equal."""
+        from txhttp.server._web_request import WebRequest
+
+        stock = self.drive(Request, _Scenario(scenario), after=after, **kwargs)  # type: ignore[arg-type]
+        ours = self.drive(WebRequest, _Scenario(scenario), after=after, **kwargs)  # type: ignore[arg-type]
+        self.assertIsInstance(ours[3], WebRequest)
+        self.assertEqual(stock[0], ours[0])
+        self.assertEqual(stock[1], ours[1])
+        self.assertEqual(stock[2], ours[2])
+        return ours[0]
+
+    def test_body_returned(self) -> None:
+        """A returned body: same head, body, log line and request state."""
+        calls = self.assertSame(lambda request: b"hello")
+        self.assertEqual(("write", b"hello"), calls[1])
+
+    def test_query_and_quoted_path(self) -> None:
+        """Arguments and unquoted path segments are the same."""
+        self.assertSame(lambda request: b"x", target=b"/a%2Fb/c%20d/e?x=1&x=2&y=")
+
+    def test_head_faked_from_get(self) -> None:
+        """HEAD on a GET-only resource: headers with the length, no body."""
+        calls = self.assertSame(_get_only(b"hello"), method=b"HEAD")
+        self.assertEqual(["head", "done"], [call[0] for call in calls])
+        self.assertIn([b"5"], [values for _, values in cast(Any, calls[0])[4]])
+
+    def test_streamed_chunked_then_finished(self) -> None:
+        """NOT_DONE_YET, two writes and finish: chunked, identically."""
+
+        def later(request: Request) -> None:
+            request.write(b"abc")
+            request.write(b"")
+            request.write(b"defg")
+            request.finish()
+
+        self.assertSame(lambda request: NOT_DONE_YET, after=later)
+        self.assertSame(lambda request: NOT_DONE_YET, after=later, version=b"HTTP/1.0")
+
+    def test_no_body_statuses(self) -> None:
+        """204 and 304 send a head only; later writes are dropped."""
+        for code in (204, 304):
+
+            def answer(request: Request, code: int = code) -> object:
+                request.setResponseCode(code)
+                request.write(b"dropped")
+                request.write(b"dropped too")
+                request.finish()
+                return NOT_DONE_YET
+
+            self.assertSame(answer)
+
+    def test_zero_length_has_no_default_type(self) -> None:
+        """``Content-Length: 0`` set by hand: no default Content-Type."""
+
+        def empty(request: Request) -> bytes:
+            request.setHeader(b"Content-Length", b"0")
+            request.write(b"")
+            request.finish()
+            return NOT_DONE_YET  # type: ignore[return-value]
+
+        self.assertSame(empty)
+
+    def test_modified_etag_cookies(self) -> None:
+        """Last-Modified, ETag and cookies become the same fields."""
+
+        def decorated(request: Request) -> bytes:
+            request.setLastModified(1_000_000)
+            request.setETag(b'"v1"')
+            request.addCookie(b"a", b"b", path=b"/", httpOnly=True)
+            return b"body"
+
+        self.assertSame(decorated)
+
+    def test_last_modified_field_wins(self) -> None:
+        """A Last-Modified field set by hand is kept over the attribute."""
+
+        def both(request: Request) -> bytes:
+            request.lastModified = 1_000_000
+            request.setHeader(b"Last-Modified", b"yesterday")
+            return b"body"
+
+        with capturedLogs():
+            self.assertSame(both)
+
+    def test_gzip_encoder(self) -> None:
+        """An encoding resource compresses the same way (chunked)."""
+        from twisted.web.server import GzipEncoderFactory
+
+        site_resource = EncodingResourceWrapper(
+            Leaf(b"x" * 500), [GzipEncoderFactory()]
+        )
+        stock = self.drive(
+            Request, site_resource, fields=[(b"Accept-Encoding", b"gzip")]
+        )
+        from txhttp.server._web_request import WebRequest
+
+        ours = self.drive(
+            WebRequest, site_resource, fields=[(b"Accept-Encoding", b"gzip")]
+        )
+        self.assertEqual(stock[0], ours[0])
+        self.assertEqual(stock[1], ours[1])
+        self.assertEqual(stock[2], ours[2])
+
+    def test_gzip_streamed(self) -> None:
+        """An encoder over several later writes compresses the same way."""
+        from twisted.web.server import GzipEncoderFactory
+
+        from txhttp.server._web_request import WebRequest
+
+        def later(request: Request) -> None:
+            request.write(b"a" * 300)
+            request.write(b"b" * 300)
+            request.finish()
+
+        wrapped = EncodingResourceWrapper(
+            _Scenario(lambda request: NOT_DONE_YET), [GzipEncoderFactory()]
+        )
+        fields = [(b"Accept-Encoding", b"gzip")]
+        stock = self.drive(Request, wrapped, fields=fields, after=later)
+        ours = self.drive(WebRequest, wrapped, fields=fields, after=later)
+        self.assertEqual(stock[:3], ours[:3])
+
+    def test_lost_while_streaming(self) -> None:
+        """Writes after the connection was lost are dropped the same way."""
+
+        def later(request: Request) -> None:
+            request.write(b"first")
+            request.connectionLost(Failure(Exception("gone")))
+            request.write(b"dropped")
+
+        self.assertSame(lambda request: NOT_DONE_YET, after=later)
+
+    def test_lost_before_writing(self) -> None:
+        """A first write after the connection was lost sends nothing."""
+
+        def later(request: Request) -> None:
+            request.connectionLost(Failure(Exception("gone")))
+            request.write(b"dropped")
+
+        self.assertSame(lambda request: NOT_DONE_YET, after=later)
+
+    def test_writes_while_faking_head(self) -> None:
+        """A GET-only resource writing during a faked HEAD: same effects."""
+        with capturedLogs():
+            calls = self.assertSame(_get_only(b"rest", b"early"), method=b"HEAD")
+        self.assertEqual(["head", "done"], [call[0] for call in calls])
+
+    def test_rendering_failure(self) -> None:
+        """An exception while rendering gives the same 500 page."""
+
+        def broken(request: Request) -> bytes:
+            raise ZeroDivisionError("boom")
+
+        with capturedLogs():
+            calls = self.assertSame(broken)
+        self.assertEqual(b"500", calls[0][2])
+        self.flushLoggedErrors(ZeroDivisionError)
+
+    def test_not_bytes(self) -> None:
+        """A resource returning something else gives the same error page.
+
+        The page shows the request's repr: its class name and address are
+        the only difference.
+        """
+        from txhttp.server._web_request import WebRequest
+
+        leaf = _Scenario(lambda request: "text")
+        stock = self.drive(Request, leaf)
+        ours = self.drive(WebRequest, leaf)
+
+        def page(calls: list[tuple[object, ...]]) -> bytes:
+            data = cast(bytes, calls[1][1])
+            return re.sub(rb"&lt;\w*Request at 0x[0-9a-f]+", b"REQUEST", data)
+
+        self.assertEqual(page(stock[0]), page(ours[0]))
+        self.assertEqual(stock[0][2:], ours[0][2:])
+        self.assertEqual(stock[1]["code"], ours[1]["code"])
+
+    def test_unsupported_method(self) -> None:
+        """A method the resource lacks gives the same 405 with Allow."""
+        leaf = Leaf()
+        self.assertSame(lambda request: Leaf.render(leaf, request), method=b"PUT")
+
+    def test_star(self) -> None:
+        """``OPTIONS *`` and ``GET *`` are answered the same way."""
+        self.assertSame(lambda request: b"never", method=b"OPTIONS", target=b"*")
+        self.assertSame(lambda request: b"never", method=b"GET", target=b"*")
+
+    def test_post_form(self) -> None:
+        """A form POST fills ``args`` the same way."""
+        self.assertSame(
+            lambda request: b"ok",
+            method=b"POST",
+            fields=[(b"Content-Type", b"application/x-www-form-urlencoded")],
+            body=b"a=1&b=2",
+        )
+
+    def test_cookies_and_referrer_logged(self) -> None:
+        """Cookies, a referrer and an agent with quotes: same state and log."""
+        self.assertSame(
+            lambda request: b"ok",
+            fields=[
+                (b"Cookie", b"a=1; b=2"),
+                (b"Referer", b"http://x/'q'"),
+                (b"User-Agent", b'say "hi"\\'),
+            ],
+        )
+
+    def test_finish_twice_warns(self) -> None:
+        """A second finish warns and does nothing, as the base class does."""
+        from txhttp.server._web_request import WebRequest
+
+        _, _, _, request = self.drive(WebRequest, Leaf())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            request.finish()
+        self.assertEqual(
+            ["Warning! request.finish called twice."],
+            [str(warning.message) for warning in caught],
+        )
+
+    def test_write_after_finish_raises(self) -> None:
+        """Writing after finish raises, as the base class does."""
+        from txhttp.server._web_request import WebRequest
+
+        _, _, _, request = self.drive(WebRequest, Later())
+        request.finish()
+        self.assertRaises(RuntimeError, request.write, b"late")
+
+    def test_finish_after_lost_raises(self) -> None:
+        """finish after the connection was lost raises RuntimeError."""
+        from txhttp.server._web_request import WebRequest
+
+        _, _, _, request = self.drive(WebRequest, Later())
+        request.connectionLost(Failure(Exception("gone")))
+        self.assertRaises(RuntimeError, request.finish)
+        request.write(b"ignored")  # Dropped silently, as the base class does.
+
+    def test_same_attributes(self) -> None:
+        """A new WebRequest has the attributes a new stock Request has."""
+        from txhttp.server._web_request import WebRequest
+
+        site = Site(Leaf())
+        stock = Request(_Recorder(site))
+        ours = WebRequest(_Recorder(site))
+        self.assertEqual(sorted(vars(stock)), sorted(vars(ours)))
+        for name, value in vars(stock).items():
+            if name in ("channel", "transport", "notifications"):
+                continue
+            self.assertEqual(value, getattr(ours, name), name)
+
+
+_names = st.sampled_from(
+    [
+        b"Content-Type",
+        b"content-type",
+        "Content-Type",
+        b"X-Thing",
+        "x-thing",
+        b"Set-Cookie",
+        b"bad name",
+        "bad\x00",
+        b"ETag",
+        b"etag",
+        b"Te",
+    ]
+)
+_values = st.one_of(
+    st.binary(max_size=12),
+    st.text(max_size=8),
+    st.sampled_from([b"a\r\nb", b"a\nb\r", b"\r\n", b"plain", b"", "x\ny"]),
+)
+_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), _names, st.lists(_values, max_size=3)),
+        st.tuples(st.just("add"), _names, _values),
+        st.tuples(st.just("get"), _names, st.none()),
+        st.tuples(st.just("has"), _names, st.none()),
+        st.tuples(st.just("remove"), _names, st.none()),
+    ),
+    max_size=12,
+)
+
+
+def _apply(
+    headers: StockHeaders, operations: list[tuple[str, Any, Any]]
+) -> list[object]:
+    """Run ``operations`` on ``headers``; return every result or error type."""
+    results: list[object] = []
+    for operation, name, argument in operations:
+        try:
+            if operation == "set":
+                headers.setRawHeaders(name, argument)
+                results.append(None)
+            elif operation == "add":
+                headers.addRawHeader(name, argument)
+                results.append(None)
+            elif operation == "get":
+                results.append(headers.getRawHeaders(name, "default"))
+            elif operation == "has":
+                results.append(headers.hasHeader(name))
+            else:
+                headers.removeHeader(name)
+                results.append(None)
+        except Exception as error:  # Compared with the stock class, not hidden.
+            results.append(type(error))
+    results.append(list(headers.getAllRawHeaders()))
+    return results
+
+
+class WebRequestArgumentsTests(SynchronousTestCase):
+    """WebRequest built with the base class's optional arguments."""
+
+    def test_arguments_passed_on(self) -> None:
+        """Keyword arguments take the base class's own initialiser."""
+        from txhttp.server._web_request import Headers, WebRequest
+
+        request = WebRequest(_Recorder(Site(Leaf())), parsePOSTFormSubmission=False)
+        self.assertFalse(request._parsePOSTFormSubmission)
+        self.assertEqual(PEER, request.getClientAddress())
+        self.assertIsInstance(request.requestHeaders, Headers)
+
+
+class BoundedCacheTests(SynchronousTestCase):
+    """Every memo of the bridge and WebRequest stays within its bound."""
+
+    def test_field_lines(self) -> None:
+        """Remembered field lines never exceed MAX_FIELD_LINES."""
+        from txhttp.server import _web
+
+        self.patch(_web, "MAX_FIELD_LINES", 4)
+
+        class Many(Resource):
+            isLeaf = True
+            count = 0
+
+            def render_GET(self, request: Request) -> bytes:
+                Many.count += 1
+                request.setHeader(b"X-Count", b"%d" % Many.count)
+                return b"x"
+
+        for _ in range(10):
+            _, slot = run(Site(Many()), make_head())
+            self.assertEqual([], slot.errors)
+            self.assertLessEqual(len(_web._FIELD_LINES), 4)
+
+    def test_status_lines(self) -> None:
+        """Remembered status lines never exceed MAX_CODE_LINES."""
+        from txhttp.server import _web
+
+        self.patch(_web, "MAX_CODE_LINES", 2)
+        for code in range(200, 206):
+
+            def answer(request: Request, code: int = code) -> bytes:
+                request.setResponseCode(code, b"Fine")
+                return b""
+
+            _, slot = run(Site(_Scenario(answer)), make_head())
+            self.assertTrue(slot.output().startswith(b"HTTP/1.1 %d Fine" % code))
+            self.assertLessEqual(len(_web._CODE_LINES), 2)
+
+    def test_log_texts(self) -> None:
+        """Remembered log fields never exceed MAX_LOG_TEXT_CACHE."""
+        from txhttp.server import _web_request
+
+        self.patch(_web_request, "MAX_LOG_TEXT_CACHE", 3)
+        for index in range(10):
+            _web_request._log_text(b"/path/%d" % index)
+            self.assertLessEqual(len(_web_request._log_texts), 3)
+        self.assertEqual("x" * 300, _web_request._log_text(b"x" * 300))
+        self.assertNotIn(b"x" * 300, _web_request._log_texts)
+
+    def test_canonical_names(self) -> None:
+        """Remembered header names never exceed MAX_CANONICAL_NAMES."""
+        from txhttp.server import _web_request
+
+        self.patch(_web_request, "MAX_CANONICAL_NAMES", 3)
+        headers = _web_request.Headers()
+        for index in range(10):
+            headers.setRawHeaders(b"x-name-%d" % index, [b"v"])
+            self.assertLessEqual(len(_web_request._canonical), 3)
+        self.assertEqual([b"v"], headers.getRawHeaders(b"X-Name-0"))
+
+
+class WriteHeadersTests(SynchronousTestCase):
+    """writeHeaders also takes a plain list of fields (twisted.web allows it)."""
+
+    def test_field_list(self) -> None:
+        """A list of (name, value) pairs is serialized like Headers."""
+        resource = Later()
+        exchange, slot = run(Site(resource), make_head())
+        exchange.writeHeaders(
+            b"HTTP/1.1", b"200", b"OK", [(b"Content-Length", b"2"), (b"X-A", b"b")]
+        )
+        exchange.write(b"hi")
+        status, fields, body = split_response(slot.output())
+        self.assertEqual(b"HTTP/1.1 200 OK", status)
+        self.assertEqual([b"b"], fields[b"x-a"])
+        self.assertEqual(b"hi", body)
+
+
+class WebHeadersTests(SynchronousTestCase):
+    """The Headers WebRequest uses behave as twisted.web's own."""
+
+    @given(operations=_operations)
+    def test_same_results(self, operations: list[tuple[str, Any, Any]]) -> None:
+        """Any sequence of calls gives the same results, errors and fields."""
+        from txhttp.server._web_request import Headers
+
+        self.assertEqual(
+            _apply(StockHeaders(), operations), _apply(Headers(), operations)
+        )
+
+    def test_layout_checked(self) -> None:
+        """The fast Headers is used only after checking Twisted's layout."""
+        from txhttp.server import _web_request
+
+        self.assertTrue(_web_request._stock_layout())
+        self.assertTrue(_web_request._FAST_HEADERS)
+        request = _web_request.WebRequest(_Recorder(Site(Leaf())))
+        self.assertIsInstance(request.requestHeaders, _web_request.Headers)
+        self.assertIsInstance(request.responseHeaders, _web_request.Headers)
+
+    def test_copy_and_equality(self) -> None:
+        """Copies and comparisons work across both classes."""
+        from txhttp.server._web_request import Headers
+
+        ours = Headers()
+        ours.setRawHeaders(b"x-a", [b"1"])
+        stock = StockHeaders({b"X-A": [b"1"]})
+        self.assertEqual(stock, ours)
+        self.assertEqual(ours, ours.copy())
+        self.assertIsInstance(ours.copy(), Headers)
+
+
+_log_bytes = st.one_of(
+    st.binary(max_size=16),
+    st.sampled_from([b"GET", b"HTTP/1.1", b"it's", b'say "x"', b"a\\b", b"-", b""]),
+)
+
+
+class CombinedLogLineTests(SynchronousTestCase):
+    """The access log line is twisted.web's, character for character."""
+
+    def request(
+        self,
+        client: IAddress,
+        fields: dict[bytes, list[bytes]],
+        factory: type[Request] = Request,
+        **attributes: object,
+    ) -> Request:
+        request = factory(_Recorder(Site(Leaf())))
+        request.client = client
+        for field, values in fields.items():
+            request.requestHeaders.setRawHeaders(field, values)
+        for attribute, value in attributes.items():
+            setattr(request, attribute, value)
+        return request
+
+    @given(
+        method=_log_bytes,
+        uri=_log_bytes,
+        version=_log_bytes,
+        referrers=st.lists(_log_bytes, max_size=2),
+        agents=st.lists(_log_bytes, max_size=2),
+        client=st.sampled_from(
+            [PEER, IPv6Address("TCP", "::1", 1), UNIXAddress(b"/tmp/sock")]
+        ),
+        code=st.sampled_from([200, 404, 500]),
+        length=st.sampled_from([0, 14, 123456]),
+        timestamp=st.sampled_from(["[21/Nov/2026:03:00:00 +0000]", None]),
+        ours=st.booleans(),
+    )
+    def test_same_line(
+        self,
+        *,
+        method: bytes,
+        uri: bytes,
+        version: bytes,
+        referrers: list[bytes],
+        agents: list[bytes],
+        client: IAddress,
+        code: int,
+        length: int,
+        timestamp: str | None,
+        ours: bool,
+    ) -> None:
+        """Any request, stock or WebRequest, gives combinedLogFormatter's line."""
+        from txhttp.server._web_request import WebRequest, combined_log_line
+
+        fields = {}
+        if referrers:
+            fields[b"Referer"] = referrers
+        if agents:
+            fields[b"User-Agent"] = agents
+        request = self.request(
+            client,
+            fields,
+            WebRequest if ours else Request,
+            method=method,
+            uri=uri,
+            clientproto=version,
+            code=code,
+            sentLength=length,
+        )
+        self.assertEqual(
+            http.combinedLogFormatter(timestamp, request),
+            combined_log_line(timestamp, request),
+        )
+
+    def test_other_types_use_twisted(self) -> None:
+        """A field that is not bytes is formatted by twisted.web itself."""
+        from txhttp.server._web_request import combined_log_line
+
+        request = self.request(PEER, {}, method="GET", uri=b"/", clientproto=b"x")
+        self.assertEqual(
+            http.combinedLogFormatter("t", request), combined_log_line("t", request)
+        )
+
+
+class LogRequestTests(SynchronousTestCase):
+    """log_request takes the short way only for twisted.web's own log."""
+
+    def finished(self, site: Site) -> Request:
+        request = Request(_Recorder(site))
+        request.method, request.uri, request.clientproto = b"GET", b"/", b"HTTP/1.1"
+        return request
+
+    def test_stock_site(self) -> None:
+        """A plain Site gets the combined line in its log file."""
+        from txhttp.server._web_request import log_request
+
+        site = Site(Leaf())
+        site.logFile = log = _LogFile()
+        site._logDateTime = "[now]"
+        request = self.finished(site)
+        log_request(site, request)
+        self.assertEqual(
+            [http.combinedLogFormatter("[now]", request) + "\n"], log.lines
+        )
+
+    def test_no_log_file(self) -> None:
+        """A Site that was never started logs nothing, as its log would."""
+        from txhttp.server._web_request import log_request
+
+        site = Site(Leaf())
+        log_request(site, self.finished(site))  # No file: no error either.
+
+    def test_custom_formatter(self) -> None:
+        """A Site with its own formatter is logged through Site.log."""
+        from txhttp.server._web_request import log_request
+
+        site = Site(Leaf(), logFormatter=lambda timestamp, request: "custom")
+        site.logFile = log = _LogFile()
+        log_request(site, self.finished(site))
+        self.assertEqual(["custom\n"], log.lines)
+
+    def test_overridden_log(self) -> None:
+        """A Site subclass's own log method is called."""
+        from txhttp.server._web_request import log_request
+
+        seen: list[Request] = []
+
+        class Logging(Site):
+            def log(self, request: Request) -> None:  # type: ignore[override]
+                seen.append(request)
+
+        site = Logging(Leaf())
+        request = self.finished(site)
+        log_request(site, request)
+        self.assertEqual([request], seen)
+
+    def test_instance_log(self) -> None:
+        """A log function set on the Site itself is called."""
+        from txhttp.server._web_request import log_request
+
+        seen: list[object] = []
+        site = Site(Leaf())
+        site.log = seen.append  # type: ignore[method-assign,assignment]
+        request = self.finished(site)
+        log_request(site, request)
+        self.assertEqual([request], seen)
+
+    def test_not_a_factory(self) -> None:
+        """Any object with a log method is simply asked to log."""
+        from txhttp.server._web_request import log_request
+
+        seen: list[object] = []
+
+        class Logger:
+            def log(self, request: object) -> None:
+                seen.append(request)
+
+        request = self.finished(Site(Leaf()))
+        log_request(Logger(), request)
+        self.assertEqual([request], seen)
+
+
+class HttpDateTests(SynchronousTestCase):
+    """The Date value is made once a second, and equals twisted.web's."""
+
+    def test_same_as_twisted(self) -> None:
+        """The value is datetimeToString() of the current second."""
+        from txhttp.server import _web_request
+
+        self.patch(_web_request, "time", lambda: 1_000_000.75)
+        self.assertEqual(http.datetimeToString(1_000_000), _web_request.http_date())
+
+    def test_new_second_new_value(self) -> None:
+        """A new second gives a new value; the same second the cached one."""
+        from txhttp.server import _web_request
+
+        now = [2_000_000.1]
+        self.patch(_web_request, "time", lambda: now[0])
+        first = _web_request.http_date()
+        now[0] = 2_000_000.9
+        self.assertIs(first, _web_request.http_date())
+        now[0] = 2_000_001.0
+        self.assertEqual(http.datetimeToString(2_000_001), _web_request.http_date())
+
+    def test_replaced_function_honoured(self) -> None:
+        """A replaced twisted.web.server.datetimeToString is called."""
+        from twisted.web import server
+
+        from txhttp.server import _web_request
+
+        self.patch(server, "datetimeToString", _frozen_date)
+        self.assertEqual(_FROZEN_DATE, _web_request.http_date())
+
+
+class StockFactoryTests(SynchronousTestCase):
+    """Which request class the bridge builds, and what it tells it."""
+
+    def test_stock_factory_replaced(self) -> None:
+        """A Site with twisted.web's Request gets WebRequest."""
+        from txhttp.server._web_request import WebRequest
+
+        leaf = Leaf()
+        run(Site(leaf), make_head())
+        self.assertIs(WebRequest, type(leaf.requests[0]))
+
+    def test_own_factory_kept(self) -> None:
+        """A Site with its own request class keeps it, told of cookies always."""
+        told: list[bool] = []
+
+        class Own(Request):
+            def parseCookies(self) -> None:
+                told.append(True)
+                super().parseCookies()
+
+        leaf = Leaf()
+        run(Site(leaf, requestFactory=Own), make_head())
+        self.assertIs(Own, type(leaf.requests[0]))
+        self.assertEqual([True], told)
+
+    def test_cookies_parsed_when_sent(self) -> None:
+        """WebRequest gets its cookies, whatever the field's spelling."""
+        leaf = Leaf()
+        run(Site(leaf), make_head(fields=[(b"Host", b"a"), (b"cOOkie", b"k=v")]))
+        self.assertEqual({b"k": b"v"}, leaf.requests[0].received_cookies)
+
+
+class ConnectionAddressesTests(SynchronousTestCase):
+    """A connection's addresses are asked for once, for all its requests."""
+
+    def test_asked_once(self) -> None:
+        """Two requests on one connection read the peer address once."""
+        leaf = Leaf()
+        site = use_txhttp(Site(leaf))
+        channel = site.buildProtocol(PEER)
+        assert channel is not None
+        transport = StringTransport(peerAddress=PEER, hostAddress=HOST)
+        asked: list[str] = []
+        get_peer, get_host = transport.getPeer, transport.getHost
+
+        def peer() -> IAddress:
+            asked.append("peer")
+            return cast(IAddress, get_peer())
+
+        def host() -> IAddress:
+            asked.append("host")
+            return cast(IAddress, get_host())
+
+        transport.getPeer = peer  # type: ignore[method-assign]
+        transport.getHost = host  # type: ignore[method-assign]
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2)
+        self.assertEqual(2, len(leaf.requests))
+        self.assertEqual(["peer", "host"], asked)
+        self.assertEqual(PEER, leaf.requests[1].getClientAddress())
+        self.assertEqual(HOST, leaf.requests[1].getHost())
+        channel.connectionLost(Failure(Exception("done")))
+
+
+class FieldLineCacheTests(SynchronousTestCase):
+    """Remembered field lines keep every framing check."""
+
+    def test_new_value_validated(self) -> None:
+        """A new value next to remembered ones still goes through the wire core."""
+
+        class Header(Resource):
+            isLeaf = True
+            value = b"fine"
+
+            def render_GET(self, request: Request) -> bytes:
+                request.setHeader(b"X-Value", self.value)
+                return b"x"
+
+        resource = Header()
+        _, slot = run(Site(resource), make_head())
+        self.assertEqual([], slot.errors)
+        resource.value = b"bad\x00value"
+        with capturedLogs():
+            _, slot = run(Site(resource), make_head())
+        self.assertEqual([500], slot.errors)
+
+
+class BodyFileTests(SynchronousTestCase):
+    """The request's body file and the slot's body request."""
+
+    def test_no_body_file_as_stock(self) -> None:
+        """A request without a body gets the file the stock class opens."""
+        from txhttp.server._web_request import WebRequest
+
+        site = Site(Leaf())
+        stock = Request(_Recorder(site))
+        ours = WebRequest(_Recorder(site))
+        stock.gotLength(0)
+        ours.gotLength(0)
+        self.assertIs(type(stock.content), type(ours.content))
+        for length in (10, None):
+            stock.gotLength(length)
+            ours.gotLength(length)
+            self.assertIs(type(stock.content), type(ours.content))
+
+    def test_site_content_file(self) -> None:
+        """A Site's getContentFile opens every request's body file."""
+        from io import BytesIO
+
+        from txhttp.server._web_request import WebRequest
+
+        opened: list[int | None] = []
+
+        class Files(Site):
+            def getContentFile(self, length: int | None) -> BytesIO:
+                opened.append(length)
+                return BytesIO()
+
+        request = WebRequest(_Recorder(Files(Leaf())))
+        request.gotLength(0)
+        request.gotLength(7)
+        self.assertEqual([0, 7], opened)
+
+    def test_no_body_not_wanted(self) -> None:
+        """A request without a body does not ask the slot for one."""
+        slot = FakeSlot(make_head())
+        WebExchange(Site(Later()), make_channel(), slot.head, slot).start()
+        self.assertFalse(slot.body_wanted)
+
+    def test_body_wanted(self) -> None:
+        """A request with a body, sized or chunked, asks for it."""
+        for head in (make_head(b"POST", length=3), make_head(b"POST", chunked=True)):
+            slot = FakeSlot(head)
+            WebExchange(Site(Later()), make_channel(), head, slot).start()
+            self.assertTrue(slot.body_wanted)

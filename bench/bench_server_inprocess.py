@@ -1,0 +1,404 @@
+"""
+Server CPU per request without sockets: twisted.web's Site on txhttp and stock.
+
+Three servers answer ``GET /`` with a 14-byte ``text/plain`` body, each on
+one long-lived keep-alive connection over the same minimal fake transport
+(its writes are discarded, its producer calls do nothing), so that only the
+server's own Python code is timed:
+
+- ``site-twisted``: a ``twisted.web.server.Site`` on twisted.web's own
+  ``HTTPChannel`` (as ``Site.buildProtocol`` makes it);
+- ``site-txhttp``: the same kind of Site through `txhttp.server.use_txhttp`;
+- ``native``: a txhttp native handler (`txhttp.server.HTTPServerFactory`).
+
+Both Sites write their access log (Combined Log Format, through a
+``twisted.python.logfile.LogFile`` as ``Site`` opens for its ``logPath``)
+to ``os.devnull``, with rotation off. Every server uses the global reactor as its clock
+without running it: timers are created and cancelled as in production, and
+``reactor.runUntilCurrent()`` is called every `TIMER_FLUSH` requests (as
+the reactor's loop would) so that cancelled timers do not pile up.
+
+Loads, each a sequence of ``dataReceived`` calls on one connection:
+
+- ``keep-alive``: one request per call, a head like wrk's (``Host`` only);
+- ``keep-alive-8``: one request per call, a browser-like head of 8 fields;
+- ``pipelined``: 16 wrk-like requests per call.
+
+Each round runs every load on every server in turn (interleaved), timing
+``time.process_time()`` around the whole batch after a ``gc.collect()``;
+the best round of each pair is kept, and the ratios printed are
+requests per CPU-second of one server over another. Before timing, every
+server's answers to a few requests are parsed and checked, so a broken
+server cannot look fast.
+
+Usage: ``python bench/bench_server_inprocess.py [--requests N] [--rounds R]
+[--quick] [--profile SERVER [--load LOAD]]``. ``--profile`` runs one server
+under cProfile and prints its top functions by own time instead of timing.
+Nothing here is asserted by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import os
+import platform
+import pstats
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol, cast
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
+from twisted.python.logfile import LogFile
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+from zope.interface import implementer
+
+from txhttp._wire import EndOfMessage, ResponseHead, ResponseParser
+from txhttp.server import HTTPServerFactory, use_txhttp
+from txhttp.server import Request as NativeRequest
+from txhttp.server import Response as NativeResponse
+
+BODY: Final = b"Hello, world!\n"
+TIMER_FLUSH: Final = 64
+"""Requests between two ``reactor.runUntilCurrent()`` calls."""
+PIPELINE_DEPTH: Final = 16
+
+WRK_GET: Final = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+BROWSER_GET: Final = (
+    b"GET / HTTP/1.1\r\n"
+    b"Host: www.example.com\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101"
+    b" Firefox/128.0\r\n"
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    b"Accept-Language: en-US,en;q=0.5\r\n"
+    b"Accept-Encoding: gzip, deflate, br, zstd\r\n"
+    b"Referer: https://www.example.com/articles/2024/11/parsing\r\n"
+    b"Connection: keep-alive\r\n"
+    b"Cookie: session=0123456789abcdef; theme=dark\r\n"
+    b"\r\n"
+)
+
+SERVERS: Final = ("site-twisted", "site-txhttp", "native")
+LOADS: Final[dict[str, tuple[bytes, int]]] = {
+    # name: (bytes of one dataReceived call, requests in it)
+    "keep-alive": (WRK_GET, 1),
+    "keep-alive-8": (BROWSER_GET, 1),
+    "pipelined": (WRK_GET * PIPELINE_DEPTH, PIPELINE_DEPTH),
+}
+
+
+# --- the fake transport -----------------------------------------------------
+
+
+@implementer(ITransport, IConsumer, IPushProducer)
+class NullTransport:
+    """
+    The cheapest transport both channels accept: writes vanish.
+
+    It declares ``IPushProducer`` (as TCP transports do) so that both channels
+    take the same path: they register with it and pause or resume it.
+    Setting `record` keeps the bytes written, for the correctness check.
+    """
+
+    disconnecting = False
+
+    def __init__(self, record: bool = False) -> None:
+        self.peer = IPv4Address("TCP", "127.0.0.1", 40000)
+        self.host = IPv4Address("TCP", "127.0.0.1", 8080)
+        self.written: list[bytes] | None = [] if record else None
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        """Discard (or record) ``data``."""
+        if self.written is not None:
+            self.written.append(data)
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        """Discard (or record) ``data``."""
+        if self.written is not None:
+            self.written.extend(data)
+
+    def loseConnection(self) -> None:
+        """Remember the close (no connection to lose)."""
+        self.closed = True
+
+    def abortConnection(self) -> None:
+        """Remember the close (no connection to abort)."""
+        self.closed = True
+
+    def loseWriteConnection(self) -> None:
+        """Remember the close (no connection to half-close)."""
+        self.closed = True
+
+    def getPeer(self) -> IPv4Address:
+        """The fixed client address."""
+        return self.peer
+
+    def getHost(self) -> IPv4Address:
+        """The fixed server address."""
+        return self.host
+
+    def registerProducer(self, producer: object, streaming: bool) -> None:
+        """Accept the channel as producer; nothing to do."""
+
+    def unregisterProducer(self) -> None:
+        """Nothing to do."""
+
+    def pauseProducing(self) -> None:
+        """Nothing to do: no reading to pause."""
+
+    def resumeProducing(self) -> None:
+        """Nothing to do."""
+
+    def stopProducing(self) -> None:
+        """Nothing to do."""
+
+
+# --- the servers ------------------------------------------------------------
+
+
+class _Connection(Protocol):
+    """What the bench calls on a server connection."""
+
+    def makeConnection(self, transport: NullTransport) -> None: ...
+    def dataReceived(self, data: bytes) -> None: ...
+
+
+class Hello(Resource):
+    """The hello-world resource of ``bench_server.py``."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        """Answer with `BODY` as plain text."""
+        request.setHeader(b"content-type", b"text/plain")
+        return BODY
+
+
+def _native_hello(request: NativeRequest, response: NativeResponse) -> None:
+    response.headers.append((b"Content-Type", b"text/plain"))
+    response.finish(BODY)
+
+
+def _reactor() -> object:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def _site(on_txhttp: bool) -> Site:
+    site = Site(Hello())
+    if on_txhttp:
+        use_txhttp(site)
+    site.doStart()
+    # The access log goes through the LogFile a Site opens for ``logPath``,
+    # without rotation: ``Site(logPath=os.devnull)`` would rotate (rename)
+    # the device itself after 1 MB of log when run as root.
+    site.logFile = LogFile(
+        os.path.basename(os.devnull), os.path.dirname(os.devnull), rotateLength=None
+    )
+    return site
+
+
+def connection_factory(kind: str) -> Callable[[], _Connection]:
+    """Return a function building a new connection of server ``kind``."""
+    address = IPv4Address("TCP", "127.0.0.1", 40000)
+    if kind == "native":
+        factory = HTTPServerFactory(_native_hello, clock=_reactor())  # type: ignore[arg-type]
+
+        def native() -> _Connection:
+            return factory.buildProtocol(address)
+
+        return native
+    site = _site(on_txhttp=kind == "site-txhttp")
+
+    def web() -> _Connection:
+        protocol = site.buildProtocol(address)
+        assert protocol is not None
+        # Site.buildProtocol's protocols all have these two methods.
+        return cast(_Connection, protocol)
+
+    return web
+
+
+# --- running ----------------------------------------------------------------
+
+
+def _flush_timers() -> None:
+    reactor = _reactor()
+    reactor.runUntilCurrent()  # type: ignore[attr-defined]
+
+
+def drive(build: Callable[[], _Connection], load: str, requests: int) -> float:
+    """Push ``requests`` requests of ``load`` through a new connection.
+
+    Returns:
+        CPU seconds (``time.process_time``) spent doing it.
+    """
+    data, per_call = LOADS[load]
+    calls = max(1, requests // per_call)
+    flush_every = max(1, TIMER_FLUSH // per_call)
+    protocol = build()
+    protocol.makeConnection(NullTransport())
+    receive = protocol.dataReceived
+    flush = _flush_timers
+    gc.collect()
+    start = time.process_time()
+    for i in range(calls):
+        receive(data)
+        if i % flush_every == 0:
+            flush()
+    return time.process_time() - start
+
+
+def check(kind: str, build: Callable[[], _Connection]) -> None:
+    """Make sure ``kind`` answers every request of every load with BODY."""
+    for load, (data, per_call) in LOADS.items():
+        transport = NullTransport(record=True)
+        protocol = build()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(data)
+        protocol.dataReceived(data)
+        assert transport.written is not None
+        parser = ResponseParser()
+        parser.feed(b"".join(transport.written))
+        statuses: list[int] = []
+        body = b""
+        for _ in range(2 * per_call):
+            parser.expect_response(b"GET")
+            while (event := parser.next_event()) is not None:
+                if isinstance(event, ResponseHead):
+                    statuses.append(event.status)
+                elif isinstance(event, bytes):
+                    body += event
+                elif isinstance(event, EndOfMessage):
+                    break
+            if body != BODY:
+                raise SystemExit(f"{kind} {load}: wrong body {body!r}")
+            body = b""
+        if statuses != [200] * (2 * per_call) or transport.closed:
+            raise SystemExit(
+                f"{kind} {load}: answered {statuses}, closed: {transport.closed}"
+            )
+
+
+@dataclass
+class Result:
+    """The best CPU time of one server under one load."""
+
+    seconds: float
+    requests: int
+
+    @property
+    def us_per_request(self) -> float:
+        """CPU microseconds per request."""
+        return self.seconds / self.requests * 1e6
+
+
+def run(
+    servers: Sequence[str], loads: Sequence[str], requests: int, rounds: int
+) -> dict[tuple[str, str], Result]:
+    """Time every (server, load) pair ``rounds`` times, interleaved; keep the best."""
+    builders = {kind: connection_factory(kind) for kind in servers}
+    for kind, build in builders.items():
+        check(kind, build)
+        for load in loads:
+            drive(build, load, max(1, requests // 10))  # Warm-up.
+    best: dict[tuple[str, str], Result] = {}
+    for _ in range(rounds):
+        for load in loads:
+            per_call = LOADS[load][1]
+            count = max(1, requests // per_call) * per_call
+            for kind in servers:
+                seconds = drive(builders[kind], load, requests)
+                previous = best.get((kind, load))
+                if previous is None or seconds < previous.seconds:
+                    best[kind, load] = Result(seconds, count)
+    return best
+
+
+def report(
+    results: dict[tuple[str, str], Result],
+    servers: Sequence[str],
+    loads: Sequence[str],
+) -> None:
+    """Print CPU per request and the ratios of issue 4."""
+    print("CPU microseconds per request (best round)")
+    print(f"  {'server':<14}" + "".join(f"{load:>14}" for load in loads))
+    for kind in servers:
+        cells = "".join(
+            f"{results[kind, load].us_per_request:>14.2f}" for load in loads
+        )
+        print(f"  {kind:<14}{cells}")
+    print()
+    print("ratios, requests per CPU second (goal in brackets)")
+    pairs = [
+        ("site-txhttp", "site-twisted", ">= 1.3 at keep-alive"),
+        ("native", "site-twisted", ">= 2 at keep-alive"),
+        ("native", "site-txhttp", "-"),
+    ]
+    for top, bottom, goal in pairs:
+        if top not in servers or bottom not in servers:
+            continue
+        for load in loads:
+            ratio = results[bottom, load].seconds / results[bottom, load].requests
+            ratio /= results[top, load].seconds / results[top, load].requests
+            label = f"{top} / {bottom} {load}"
+            print(f"  {label:<42}{ratio:>6.2f}x   [{goal}]")
+
+
+def profile(kind: str, load: str, requests: int) -> None:
+    """Run ``kind`` under cProfile and print its top functions by own time."""
+    build = connection_factory(kind)
+    check(kind, build)
+    drive(build, load, max(1, requests // 10))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    drive(build, load, requests)
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(30)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the options, run, print."""
+    options = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[1])
+    options.add_argument("--requests", type=int, default=20_000)
+    options.add_argument("--rounds", type=int, default=5)
+    options.add_argument("--quick", action="store_true", help="a short smoke run")
+    options.add_argument("--servers", default=",".join(SERVERS))
+    options.add_argument("--loads", default=",".join(LOADS))
+    options.add_argument("--profile", choices=SERVERS, help="cProfile one server")
+    options.add_argument("--load", choices=tuple(LOADS), default="keep-alive")
+    args = options.parse_args(argv)
+    requests, rounds = args.requests, args.rounds
+    if args.quick:
+        requests, rounds = 2_000, 1
+    if args.profile:
+        profile(args.profile, args.load, requests)
+        return 0
+    servers = [s for s in args.servers.split(",") if s]
+    loads = [load for load in args.loads.split(",") if load]
+    for name in servers:
+        if name not in SERVERS:
+            options.error(f"unknown server {name!r}")
+    for name in loads:
+        if name not in LOADS:
+            options.error(f"unknown load {name!r}")
+    print(
+        f"in-process server benchmark: Python {platform.python_version()}"
+        f" ({platform.python_implementation()}), {os.cpu_count()} CPUs;"
+        f" {requests} requests per run, best of {rounds}"
+    )
+    results = run(servers, loads, requests, rounds)
+    report(results, servers, loads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
