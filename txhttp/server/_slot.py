@@ -756,28 +756,4 @@ _SPECIAL_NAME_LENGTHS: Final = frozenset(
 _JOIN_BODY_BYTES: Final = 16 * 1024
 """Bodies up to this size are joined to their head for a single write."""
 
-# The wire core's memo of pieces its serializer accepted (see
-# txhttp._wire._serialize). The old names stay for txhttp.server._web, which
-# reads them; new code should use the _serialize names.
-_STATUS_LINES: Final = ACCEPTED_STATUS_LINES
-"""Alias of `txhttp._wire._serialize.ACCEPTED_STATUS_LINES`."""
-_VALID_NAMES: Final = ACCEPTED_NAMES
-"""Alias of `txhttp._wire._serialize.ACCEPTED_NAMES`."""
-_VALID_VALUES: Final = ACCEPTED_VALUES
-"""Alias of `txhttp._wire._serialize.ACCEPTED_VALUES`."""
 _status_lines: Final = ACCEPTED_STATUS_LINES
-
-
-def _remember(
-    status: int,
-    reason: bytes,
-    fields: Sequence[tuple[bytes, bytes]],
-    data: bytes,
-) -> None:
-    """
-    Kept for ``txhttp.server._web``; does nothing.
-
-    The serializer now records every piece it accepts by itself, so a head
-    ``data`` that came out of ``serialize_response_head`` is already
-    remembered. Callers can drop the call.
-    """
