@@ -53,7 +53,10 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from twisted.web.server import Site
 
 BODY: Final = b"Hello, world!\n"
 CONNECTIONS: Final = 50
@@ -141,6 +144,22 @@ def _native_factory() -> object:
     return HTTPServerFactory(hello, clock=reactor)
 
 
+def _quiet_site(site: Site) -> Site:
+    """
+    ``site`` with its access log written to ``os.devnull`` without rotation.
+
+    A Site opens ``logPath`` as a ``LogFile`` that rotates (renames) its file
+    after 1 MB: run as root, that would rename the ``/dev/null`` device.
+    """
+    from twisted.python.logfile import LogFile
+
+    def open_log(path: str) -> LogFile:
+        return LogFile(os.path.basename(path), os.path.dirname(path), rotateLength=None)
+
+    site._openLogFile = open_log  # type: ignore[method-assign]
+    return site
+
+
 def serve(kind: str) -> None:
     """Run one server on an ephemeral port; print ``PORT n`` once listening."""
     _raise_fd_limit()
@@ -157,11 +176,11 @@ def serve(kind: str) -> None:
     if kind == "raw":
         factory = _raw_factory()
     elif kind == "site-twisted":
-        factory = Site(_hello_resource(), logPath=os.devnull)
+        factory = _quiet_site(Site(_hello_resource(), logPath=os.devnull))
     elif kind == "site-txhttp":
         from txhttp.server import use_txhttp
 
-        factory = use_txhttp(Site(_hello_resource(), logPath=os.devnull))
+        factory = use_txhttp(_quiet_site(Site(_hello_resource(), logPath=os.devnull)))
     elif kind == "native":
         factory = _native_factory()
     else:
