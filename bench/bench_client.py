@@ -5,10 +5,17 @@ httpx, in one run, against one fast local server on 127.0.0.1.
 Two workloads:
 
 - small GETs over keep-alive (20,000 by default), one in flight and 50 in
-  flight; reports requests per second and the client's CPU seconds
+  flight; reports requests per second and the client's CPU per request
   (``time.process_time`` of the client process, so the server's work is not
   counted), and txhttp's ratios against its peers;
-- one 100 MiB download, in MB/s, txhttp against Python's ``http.client``.
+- a 100 MiB download, in MB/s and CPU per MiB, txhttp (optionally at several
+  pool ``max_read_bytes``) against Twisted's Agent and Python's
+  ``http.client``, with the same body consumer for all: ``--consumer count``
+  (add up the pieces' lengths) or ``collect`` (one ``bytes``).
+
+Every workload runs in ``--rounds`` interleaved rounds (each round runs every
+client once) and keeps each client's best round, so a busy spell on a shared
+machine hits all clients alike and is then left out.
 
 The server is nginx when it is installed (run on a free port with a config
 this script writes into a temporary directory), else a minimal canned-response
@@ -20,12 +27,17 @@ Usage::
     python bench/bench_client.py            # full run
     python bench/bench_client.py --quick    # a few seconds, small counts
     python bench/bench_client.py --profile txhttp-agent  # cProfile one client
+    python bench/bench_client.py --download-only --read-sizes 65536,0,1048576
     python bench/bench_client.py --in-memory  # no sockets: client code only
+    python bench/bench_client.py --in-memory --instructions  # callgrind
 
 ``--in-memory`` drives each Agent (txhttp's and Twisted's, with their pools
-and protocols) over an in-memory transport that is handed a canned nginx
-response: no server, sockets or reactor, so it times the clients' own code
-per request, steadily even on a busy machine.
+and protocols), and treq on each, over an in-memory transport that is handed
+a canned nginx response: no server, sockets or reactor, so it times the
+clients' own code per request, steadily even on a busy machine. Its
+``treq-floor`` client is treq over an agent that answers at once: treq's own
+cost, the least treq on any agent can cost. ``--instructions`` counts
+instructions under valgrind's callgrind instead of timing.
 
 Goals (reported, never asserted): txhttp Agent >= 2x Twisted's Agent in
 requests/s at 1 and 50 in flight, ahead of aiohttp at 50, at most half of
@@ -197,16 +209,24 @@ def _twisted_run(main: Callable[[Any], Any]) -> None:
         failures[0].raiseException()
 
 
-def _make_agent(name: str, reactor: Any, concurrency: int) -> tuple[Any, Any]:
-    """Return (agent, pool) for a Twisted-side client."""
+def _make_agent(
+    name: str, reactor: Any, concurrency: int, read_size: int = 0
+) -> tuple[Any, Any]:
+    """
+    Return (agent, pool) for a Twisted-side client.
+
+    ``read_size``: txhttp's pool ``max_read_bytes`` (0: the pool's default).
+    Twisted's Agent always reads its reactor's ``bufferSize`` (64 KiB).
+    """
     if name in ("txhttp-agent", "treq-txhttp"):
         from txhttp.client._agent import Agent
-        from txhttp.client._pool import HTTPConnectionPool
+        from txhttp.client._pool import DEFAULT_MAX_READ_BYTES, HTTPConnectionPool
 
         pool = HTTPConnectionPool(
             reactor,
             max_connections_per_host=concurrency,
             max_idle_per_host=concurrency,
+            max_read_bytes=read_size or DEFAULT_MAX_READ_BYTES,
         )
         return Agent(reactor, pool=pool), pool
     from twisted.web.client import Agent as TwistedAgent
@@ -325,33 +345,54 @@ def run_asyncio_client(
     return result
 
 
-def run_download(name: str, url: bytes) -> dict[str, float]:
-    """Download the big body once, counting bytes; returns seconds and bytes."""
-    result: dict[str, float] = {}
+def run_download(
+    name: str, url: bytes, repeat: int, read_size: int, consumer: str
+) -> dict[str, Any]:
+    """
+    Download the big body ``repeat`` times over one connection.
+
+    ``consumer`` is the same for every client: ``"count"`` adds up the
+    lengths of the pieces the client hands over (http.client: ``read`` of
+    256 KiB at a time; the Agents: a body protocol's ``dataReceived``), and
+    ``"collect"`` builds the whole body as one ``bytes`` (http.client:
+    ``read()``; the Agents: ``readBody``). Returns the lists of wall and CPU
+    seconds per download and the bytes of the last one.
+    """
+    seconds: list[float] = []
+    cpus: list[float] = []
+    result: dict[str, Any] = {"seconds": seconds, "cpu": cpus}
     if name == "http.client":
         import http.client
         from urllib.parse import urlsplit
 
         parts = urlsplit(url.decode())
         connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        connection.request("GET", parts.path)
-        response = connection.getresponse()
-        total = 0
-        while chunk := response.read(256 * 1024):
-            total += len(chunk)
-        result["seconds"] = time.perf_counter() - t0
-        result["cpu"] = time.process_time() - cpu0
-        result["bytes"] = total
+        for _ in range(repeat):
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            connection.request("GET", parts.path)
+            response = connection.getresponse()
+            if consumer == "collect":
+                total = len(response.read())
+            else:
+                total = 0
+                while chunk := response.read(256 * 1024):
+                    total += len(chunk)
+            seconds.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - cpu0)
+            result["bytes"] = total
         connection.close()
         return result
 
     async def main(reactor: Any) -> None:
         from twisted.internet.defer import Deferred
         from twisted.internet.protocol import Protocol
+        from twisted.web.client import readBody
 
         agent, pool = _make_agent(
-            "txhttp-agent" if name == "txhttp-agent" else "twisted-agent", reactor, 1
+            "txhttp-agent" if name == "txhttp-agent" else "twisted-agent",
+            reactor,
+            1,
+            read_size=read_size,
         )
 
         class Counter(Protocol):
@@ -365,14 +406,21 @@ def run_download(name: str, url: bytes) -> dict[str, float]:
             def connectionLost(self, reason: Any = None) -> None:
                 self.done.callback(None)
 
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        response = await agent.request(b"GET", url)
-        counter = Counter()
-        response.deliverBody(counter)
-        await counter.done
-        result["seconds"] = time.perf_counter() - t0
-        result["cpu"] = time.process_time() - cpu0
-        result["bytes"] = counter.total
+        # As with http.client (which connects lazily), the first download
+        # includes the connect and the later ones reuse the connection.
+        for _ in range(repeat):
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            response = await agent.request(b"GET", url)
+            if consumer == "collect":
+                total = len(await readBody(response))
+            else:
+                counter = Counter()
+                response.deliverBody(counter)
+                await counter.done
+                total = counter.total
+            seconds.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - cpu0)
+            result["bytes"] = total
         await pool.closeCachedConnections()
 
     _twisted_run(main)
@@ -387,12 +435,67 @@ _CANNED_RESPONSE = (
 """What nginx answers to GET /small, byte for byte but for the date."""
 
 
+class _NoProtocol:
+    """Swallows the canned response bytes (treq-floor has no connection)."""
+
+    def dataReceived(self, data: bytes) -> None:
+        pass
+
+
+class _CannedResponse:
+    """The least an ``IResponse`` can cost: nginx's head, a ready body."""
+
+    version = (b"HTTP", 1, 1)
+    code = 200
+    phrase = b"OK"
+    length = len(SMALL_BODY)
+    request = None
+    previousResponse = None
+
+    def __init__(self, headers: Any) -> None:
+        self.headers = headers
+
+    def deliverBody(self, protocol: Any) -> None:
+        from twisted.python.failure import Failure
+        from twisted.web.client import ResponseDone
+
+        protocol.makeConnection(None)
+        protocol.dataReceived(SMALL_BODY)
+        protocol.connectionLost(Failure(ResponseDone()))
+
+    def setPreviousResponse(self, response: Any) -> None:
+        self.previousResponse = response
+
+
+class _CannedAgent:
+    """
+    An ``IAgent`` answering at once with `_CannedResponse`: treq on it costs
+    treq's own work (and the twisted.web agents treq wraps) and nothing else.
+    """
+
+    def __init__(self) -> None:
+        from twisted.web.http_headers import Headers
+
+        head = _CANNED_RESPONSE.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]
+        self._headers = Headers()
+        for line in head:
+            name, _, value = line.partition(b": ")
+            self._headers.addRawHeader(name, value)
+
+    def request(self, method: bytes, uri: bytes, headers: Any = None,
+                bodyProducer: Any = None) -> Any:  # fmt: skip
+        from twisted.internet.defer import succeed
+
+        return succeed(_CannedResponse(self._headers))
+
+
 def run_in_memory(name: str, count: int) -> dict[str, float]:
     """
-    ``count`` GETs through an Agent over an in-memory transport.
+    ``count`` GETs through an Agent, or treq on one, in memory.
 
     One connection, reused: each request's bytes are dropped and the canned
-    response is fed to the protocol at once; ``readBody`` collects the body.
+    response is fed to the protocol at once; ``readBody`` (treq:
+    ``treq.content``) collects the body. ``treq-floor`` has no connection.
     Returns the CPU seconds (``time.process_time``) of the timed loop.
     """
     from twisted.internet.defer import succeed
@@ -420,7 +523,7 @@ def run_in_memory(name: str, count: int) -> dict[str, float]:
 
     clock = Clock()
     agent: Any
-    if name == "txhttp-agent":
+    if name in ("txhttp-agent", "treq-txhttp"):
         from txhttp.client._agent import Agent
         from txhttp.client._pool import HTTPConnectionPool
 
@@ -429,6 +532,9 @@ def run_in_memory(name: str, count: int) -> dict[str, float]:
             pool=HTTPConnectionPool(clock),
             endpoint_factory=lambda _: cast(IStreamClientEndpoint, Endpoint()),
         )
+    elif name == "treq-floor":
+        agent = _CannedAgent()
+        connections.append((_NoProtocol(), Transport()))
     else:
         from twisted.web.client import Agent as TwistedAgent
         from twisted.web.client import HTTPConnectionPool as TwistedPool
@@ -442,14 +548,30 @@ def run_in_memory(name: str, count: int) -> dict[str, float]:
         )
     url = b"http://127.0.0.1:8080/small"
     bodies: list[bytes] = []
+    if name.startswith("treq"):
+        import treq
+        from treq.client import HTTPClient
 
-    def one() -> None:
-        requested = agent.request(b"GET", url)
-        protocol, transport = connections[0]
-        transport.clear()
-        protocol.dataReceived(_CANNED_RESPONSE)
-        requested.addCallback(readBody).addCallback(bodies.append)
-        assert bodies.pop() == SMALL_BODY
+        client = HTTPClient(agent)
+        text_url = url.decode()
+
+        def one() -> None:
+            requested = client.get(text_url)
+            protocol, transport = connections[0]
+            transport.clear()
+            protocol.dataReceived(_CANNED_RESPONSE)
+            requested.addCallback(treq.content).addCallback(bodies.append)
+            assert bodies.pop() == SMALL_BODY
+
+    else:
+
+        def one() -> None:
+            requested = agent.request(b"GET", url)
+            protocol, transport = connections[0]
+            transport.clear()
+            protocol.dataReceived(_CANNED_RESPONSE)
+            requested.addCallback(readBody).addCallback(bodies.append)
+            assert bodies.pop() == SMALL_BODY
 
     for _ in range(200):  # warm up: connect, import lazily loaded code
         one()
@@ -464,7 +586,7 @@ def _worker_main(args: argparse.Namespace) -> None:
     if args.mode == "memory":
         out = run_in_memory(args.client, args.count)
     elif args.mode == "download":
-        out = run_download(args.client, url)
+        out = run_download(args.client, url, args.count, args.read_size, args.consumer)
     elif args.client in ("aiohttp", "httpx"):
         out = run_asyncio_client(args.client, url, args.count, args.concurrency)
     else:
@@ -472,7 +594,7 @@ def _worker_main(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
-def _spawn(*argv: str, profile: bool = False) -> dict[str, float]:
+def _spawn(*argv: str, profile: bool = False) -> dict[str, Any]:
     command = [sys.executable, os.path.abspath(__file__), "--worker", *argv]
     if profile:
         command = [
@@ -492,11 +614,216 @@ def _spawn(*argv: str, profile: bool = False) -> dict[str, float]:
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{completed.stderr[-3000:]}")
     last = completed.stdout.strip().splitlines()[-1]
-    parsed: dict[str, float] = json.loads(last)
+    parsed: dict[str, Any] = json.loads(last)
     return parsed
 
 
 # -- the run ------------------------------------------------------------------------
+
+
+def _instructions(client: str, count: int) -> int:
+    """Instructions callgrind counts for one in-memory worker run."""
+    with tempfile.TemporaryDirectory(prefix="txhttp-cg-") as tmp:
+        completed = subprocess.run(
+            [
+                "valgrind", "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/out",
+                sys.executable, os.path.abspath(__file__), "--worker",
+                "--mode", "memory", "--client", client, "--count", str(count),
+            ],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    for line in completed.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1].strip())
+    raise RuntimeError(f"no callgrind total for {client}:\n{completed.stderr}")
+
+
+def _in_memory_instructions(clients: tuple[str, ...], count: int) -> None:
+    """
+    Instructions per request under callgrind: steady on a busy machine.
+
+    Each client runs twice, with ``count`` and ``5 * count`` requests; the
+    difference divided by ``4 * count`` leaves out start-up and imports.
+    """
+    print(f"in memory, callgrind instructions per request ({count} vs {5 * count})")
+    per: dict[str, float] = {}
+    for client in clients:
+        small = _instructions(client, count)
+        large = _instructions(client, 5 * count)
+        per[client] = (large - small) / (4 * count)
+        print(f"  {client:<16}{per[client]:>12,.0f} instructions/req")
+    print(
+        "  txhttp-agent / twisted-agent: "
+        f"{per['txhttp-agent'] / per['twisted-agent']:.2f}  [<= 0.5]"
+    )
+    floor = per["treq-floor"]
+    print(
+        f"  treq-txhttp / treq-twisted (inverted): "
+        f"{per['treq-twisted'] / per['treq-txhttp']:.2f}  [>= 1.5]; "
+        f"txhttp under treq {per['treq-txhttp'] - floor:,.0f}, "
+        f"Twisted under treq {per['treq-twisted'] - floor:,.0f}, "
+        f"treq's own {floor:,.0f}"
+    )
+
+
+def _in_memory(args: argparse.Namespace, count: int) -> None:
+    """Agents and treq without sockets, interleaved rounds, best CPU/request."""
+    clients = (
+        "txhttp-agent",
+        "twisted-agent",
+        "treq-txhttp",
+        "treq-twisted",
+        "treq-floor",
+    )
+    if args.instructions:
+        _in_memory_instructions(clients, args.requests or 500)
+        return
+    if args.profile:
+        _spawn(
+            "--mode", "memory", "--client", args.profile, "--count", str(count),
+            profile=True,
+        )  # fmt: skip
+        return
+    print(f"in memory (no sockets): {count} GETs per run, best of {args.rounds}")
+    runs: dict[str, list[float]] = {client: [] for client in clients}
+    for _ in range(args.rounds):
+        for client in clients:
+            r = _spawn("--mode", "memory", "--client", client, "--count", str(count))
+            runs[client].append(r["cpu"] / r["requests"] * 1e6)
+    for client in clients:
+        print(f"  {client:<16}{min(runs[client]):>8.1f} CPU us/req")
+    ratio = min(runs["txhttp-agent"]) / min(runs["twisted-agent"])
+    print(f"  txhttp-agent / twisted-agent CPU/req: {ratio:.2f}  [<= 0.5]")
+    ratio = min(runs["treq-twisted"]) / min(runs["treq-txhttp"])
+    print(
+        f"  treq-txhttp / treq-twisted speed (CPU/req inverted): {ratio:.2f}  [>= 1.5]"
+    )
+    floor = min(runs["treq-floor"])
+    print(
+        f"  treq's own work (treq-floor: an agent that costs nothing): "
+        f"{floor:.1f} us; best possible treq-txhttp / treq-twisted: "
+        f"{min(runs['treq-twisted']) / floor:.2f}; txhttp under treq: "
+        f"{min(runs['treq-txhttp']) - floor:.1f} us, Twisted's: "
+        f"{min(runs['treq-twisted']) - floor:.1f} us"
+    )
+
+
+def _small_gets(
+    args: argparse.Namespace, clients: list[str], small: str, count: int
+) -> None:
+    """
+    Small GETs, interleaved rounds; best requests/s and best CPU per request.
+
+    Each round runs every client once at each concurrency, one after the
+    other, so a busy spell on the machine hits every client alike; the best
+    round of each client is kept (the least disturbed one).
+    """
+    concurrencies = [int(c) for c in args.in_flight.split(",")]
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for _ in range(args.rounds):
+        for concurrency in concurrencies:
+            for client in clients:
+                runs.setdefault((client, concurrency), []).append(
+                    _spawn(
+                        "--client", client, "--url", small,
+                        "--count", str(count), "--concurrency", str(concurrency),
+                    )
+                )  # fmt: skip
+    print(f"best of {args.rounds} interleaved rounds")
+    print(
+        f"{'client':<16}{'in flight':>10}{'req/s':>12}{'CPU us/req':>12}"
+        f"{'req/s range':>22}"
+    )
+    best_rps: dict[tuple[str, int], float] = {}
+    best_cpu: dict[tuple[str, int], float] = {}
+    for (client, concurrency), rs in runs.items():
+        speeds = [r["requests"] / r["seconds"] for r in rs]
+        best_rps[client, concurrency] = max(speeds)
+        best_cpu[client, concurrency] = min(r["cpu"] / r["requests"] for r in rs)
+        spread = f"{min(speeds):,.0f}-{max(speeds):,.0f}"
+        print(
+            f"{client:<16}{concurrency:>10}{max(speeds):>12,.0f}"
+            f"{best_cpu[client, concurrency] * 1e6:>12.1f}{spread:>22}"
+        )
+
+    print("\nratios (goal in brackets):")
+    pairs = [
+        ("txhttp-agent / twisted-agent req/s", best_rps, "txhttp-agent", "twisted-agent", ">= 2"),  # noqa: E501
+        ("txhttp-agent / aiohttp req/s", best_rps, "txhttp-agent", "aiohttp", "> 1 at 50"),  # noqa: E501
+        ("txhttp-agent / httpx req/s", best_rps, "txhttp-agent", "httpx", "-"),
+        ("treq-txhttp / treq-twisted req/s", best_rps, "treq-txhttp", "treq-twisted", ">= 1.5"),  # noqa: E501
+        ("txhttp-agent / twisted-agent CPU/req", best_cpu, "txhttp-agent", "twisted-agent", "<= 0.5"),  # noqa: E501
+        ("treq-txhttp / treq-twisted CPU/req", best_cpu, "treq-txhttp", "treq-twisted", "-"),  # noqa: E501
+    ]  # fmt: skip
+    for concurrency in concurrencies:
+        for label, table, a, b, goal in pairs:
+            x, y = table.get((a, concurrency)), table.get((b, concurrency))
+            if x and y:
+                print(
+                    f"  {concurrency:>2} in flight: {label:<40} {x / y:6.2f}  [{goal}]"
+                )
+
+
+def _download(args: argparse.Namespace, big: str) -> None:
+    """
+    The big download: interleaved rounds, each client in a fresh process.
+
+    Variants: ``txhttp-agent@N`` is txhttp's Agent with a pool reading N
+    bytes per ``recv`` (``--read-sizes``; 0 means the pool's default).
+    """
+    consumer = args.consumer
+    variants: list[tuple[str, str, int]] = [
+        (f"txhttp-agent@{size}" if size else "txhttp-agent", "txhttp-agent", size)
+        for size in (int(x) for x in args.read_sizes.split(","))
+    ]
+    variants += [
+        ("twisted-agent", "twisted-agent", 0),
+        ("http.client", "http.client", 0),
+    ]
+    repeat = args.download_repeat
+    if args.profile:
+        size = int(args.read_sizes.split(",")[0])
+        _spawn(
+            "--mode", "download", "--client", args.profile, "--url", big,
+            "--count", str(repeat), "--read-size", str(size),
+            "--consumer", consumer, profile=True,
+        )  # fmt: skip
+        return
+    print(
+        f"\ndownload of {BIG_BYTES >> 20} MiB, consumer {consumer!r}: "
+        f"{args.rounds} interleaved rounds of {repeat} downloads per process"
+    )
+    # Warm the server's page cache first: the first read of the file is
+    # slower whoever makes it.
+    _spawn("--mode", "download", "--client", "http.client", "--url", big)
+    seconds: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    cpus: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    for _ in range(args.rounds):
+        for label, client, size in variants:
+            r = _spawn(
+                "--mode", "download", "--client", client, "--url", big,
+                "--count", str(repeat), "--read-size", str(size),
+                "--consumer", consumer,
+            )  # fmt: skip
+            assert int(r["bytes"]) == BIG_BYTES, r
+            seconds[label] += r["seconds"]
+            cpus[label] += r["cpu"]
+    mib = BIG_BYTES / (1 << 20)
+    print(f"  {'client':<22}{'MB/s':>10}{'CPU us/MiB':>12}   (best of each)")
+    speed: dict[str, float] = {}
+    cpu_per: dict[str, float] = {}
+    for label, _, _ in variants:
+        speed[label] = BIG_BYTES / min(seconds[label]) / 1e6
+        cpu_per[label] = min(cpus[label]) / mib * 1e6
+        print(f"  {label:<22}{speed[label]:>10,.0f}{cpu_per[label]:>12.1f}")
+    base = "http.client"
+    for label, client, _ in variants:
+        if client == "txhttp-agent":
+            print(
+                f"  {label} / http.client: MB/s {speed[label] / speed[base]:.2f}"
+                f" [>= 1], CPU/MiB {cpu_per[label] / cpu_per[base]:.2f}"
+            )
 
 
 def main() -> None:
@@ -504,17 +831,61 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small counts")
     parser.add_argument("--requests", type=int, default=None)
     parser.add_argument("--clients", default=",".join(CLIENTS))
-    parser.add_argument("--profile", default=None, help="cProfile one client")
+    parser.add_argument(
+        "--in-flight", default="1,50", help="concurrencies for small GETs (1,50)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds; the best of each client is kept (3)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="cProfile one client (of the small GETs, or with --download-only "
+        "or --in-memory, of that workload)",
+    )
     parser.add_argument("--no-download", action="store_true")
     parser.add_argument(
+        "--download-only", action="store_true", help="only the big download"
+    )
+    parser.add_argument(
+        "--consumer",
+        choices=("count", "collect"),
+        default="count",
+        help="download body consumer, the same for every client: count the "
+        "bytes of each piece, or collect one bytes object (count)",
+    )
+    parser.add_argument(
+        "--read-sizes",
+        default="0",
+        help="txhttp pool max_read_bytes values to compare in the download, "
+        "comma separated; 0 is the pool's default (0)",
+    )
+    parser.add_argument(
+        "--download-repeat",
+        type=int,
+        default=3,
+        help="downloads per client process, one connection (3)",
+    )
+    parser.add_argument(
         "--in-memory", action="store_true", help="time the Agents without sockets"
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="with --in-memory: count instructions per request under valgrind's "
+        "callgrind instead of timing (slow, but steady on a busy machine); "
+        "--requests sets the smaller of the two counts (500)",
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="small", help=argparse.SUPPRESS)
     parser.add_argument("--client", default="", help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--read-size", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker_main(args)
@@ -522,17 +893,7 @@ def main() -> None:
 
     count = args.requests or (1000 if args.quick else 20_000)
     if args.in_memory:
-        print(f"in memory (no sockets): {count} GETs per run, best of 3")
-        memory_cpu: dict[str, float] = {}
-        for client in ("txhttp-agent", "twisted-agent"):
-            runs = [
-                _spawn("--mode", "memory", "--client", client, "--count", str(count))
-                for _ in range(3)
-            ]
-            memory_cpu[client] = min(r["cpu"] / r["requests"] for r in runs) * 1e6
-            print(f"  {client:<16}{memory_cpu[client]:>8.1f} CPU us/req")
-        ratio = memory_cpu["txhttp-agent"] / memory_cpu["twisted-agent"]
-        print(f"  txhttp-agent / twisted-agent CPU/req: {ratio:.2f}  [<= 0.5]")
+        _in_memory(args, count)
         return
     clients = [c for c in args.clients.split(",") if c]
     with local_server() as (kind, port):
@@ -540,8 +901,11 @@ def main() -> None:
         big = f"http://127.0.0.1:{port}/big"
         print(f"server: {kind} on 127.0.0.1:{port}; {count} GETs per run")
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+        if args.download_only:
+            _download(args, big)
+            return
         if args.profile:
-            for concurrency in (1, 50):
+            for concurrency in (int(c) for c in args.in_flight.split(",")):
                 print(f"--- cProfile {args.profile}, {concurrency} in flight")
                 _spawn(
                     "--client", args.profile, "--url", small,
@@ -549,70 +913,9 @@ def main() -> None:
                     profile=True,
                 )  # fmt: skip
             return
-        table: dict[tuple[str, int], dict[str, float]] = {}
-        for concurrency in (1, 50):
-            for client in clients:
-                table[client, concurrency] = _spawn(
-                    "--client", client, "--url", small,
-                    "--count", str(count), "--concurrency", str(concurrency),
-                )  # fmt: skip
-        print(
-            f"{'client':<16}{'in flight':>10}{'req/s':>12}{'CPU s':>10}{'CPU us/req':>12}"  # noqa: E501
-        )
-        for (client, concurrency), r in table.items():
-            speed = r["requests"] / r["seconds"]
-            per = r["cpu"] / r["requests"] * 1e6
-            print(
-                f"{client:<16}{concurrency:>10}{speed:>12,.0f}{r['cpu']:>10.2f}{per:>12.1f}"
-            )
-
-        def rps(client: str, concurrency: int) -> float | None:
-            r = table.get((client, concurrency))
-            return r["requests"] / r["seconds"] if r else None
-
-        def cpu(client: str, concurrency: int) -> float | None:
-            r = table.get((client, concurrency))
-            return r["cpu"] / r["requests"] if r else None
-
-        print("\nratios (goal in brackets):")
-        for concurrency in (1, 50):
-            pairs = [
-                ("txhttp-agent / twisted-agent req/s", rps, "txhttp-agent", "twisted-agent", ">= 2"),  # noqa: E501
-                ("txhttp-agent / aiohttp req/s", rps, "txhttp-agent", "aiohttp", "> 1 at 50"),  # noqa: E501
-                ("txhttp-agent / httpx req/s", rps, "txhttp-agent", "httpx", "-"),
-                ("treq-txhttp / treq-twisted req/s", rps, "treq-txhttp", "treq-twisted", ">= 1.5"),  # noqa: E501
-                ("txhttp-agent / twisted-agent CPU/req", cpu, "txhttp-agent", "twisted-agent", "<= 0.5"),  # noqa: E501
-            ]  # fmt: skip
-            for label, fn, a, b, goal in pairs:
-                x, y = fn(a, concurrency), fn(b, concurrency)
-                if x and y:
-                    print(
-                        f"  {concurrency:>2} in flight: {label:<40} {x / y:6.2f}  [{goal}]"  # noqa: E501
-                    )
-
+        _small_gets(args, clients, small, count)
         if not args.no_download:
-            print(f"\ndownload of {BIG_BYTES >> 20} MiB:")
-            speeds = {}
-            # Warm the server's page cache first: the first read of the file
-            # is slower whoever makes it.
-            _spawn("--mode", "download", "--client", "http.client", "--url", big)
-            for client in ("txhttp-agent", "twisted-agent", "http.client"):
-                runs = [
-                    _spawn("--mode", "download", "--client", client, "--url", big)
-                    for _ in range(3)
-                ]
-                for r in runs:
-                    assert int(r["bytes"]) == BIG_BYTES, r
-                best = min(runs, key=lambda r: r["seconds"])
-                speeds[client] = best["bytes"] / best["seconds"] / 1e6
-                print(
-                    f"  {client:<16}{speeds[client]:>10,.0f} MB/s  "
-                    f"CPU {best['cpu']:.3f} s  (best of 3)"
-                )
-            print(
-                f"  txhttp / http.client: {speeds['txhttp-agent'] / speeds['http.client']:.2f}"  # noqa: E501
-                "  [>= 1]"
-            )
+            _download(args, big)
 
 
 if __name__ == "__main__":

@@ -304,14 +304,18 @@ class Agent:
             route = self._routes.get(uri)
             if route is None:
                 route = self._new_route(uri)
+            # addRawHeader on a new or copied Headers: the cheapest way to
+            # add one field through Headers' public API.
             if headers is None:
-                headers = Headers({b"host": [route.host_field]})
+                headers = Headers()
+                headers.addRawHeader(b"Host", route.host_field)
             else:
                 headers = headers.copy()
                 if not headers.hasHeader(b"host"):
-                    headers.setRawHeaders(b"host", [route.host_field])
-            for name, value in route.extra_fields:
-                headers.setRawHeaders(name, [value])
+                    headers.addRawHeader(b"Host", route.host_field)
+            if route.extra_fields:
+                for name, value in route.extra_fields:
+                    headers.setRawHeaders(name, [value])
             request = ClientRequest(
                 method,
                 route.target,

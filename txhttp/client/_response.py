@@ -117,7 +117,10 @@ class BodyStream:
             return
         self._buffer.append(data)
         self._buffered += len(data)
-        self._sync_pause()
+        # Holding more can only start a pause (see _sync_pause): skip the
+        # call unless this crossed the limit.
+        if not self._told_paused and self._buffered >= self._max_buffered:
+            self._sync_pause()
 
     def finish(
         self, reason: Failure, trailers: Sequence[tuple[bytes, bytes]] | None = None
@@ -165,7 +168,8 @@ class BodyStream:
         # not a full ITransport.
         protocol.makeConnection(cast(ITransport, self))
         self._drain()
-        self._sync_pause()
+        if self._end is None:
+            self._sync_pause()
 
     # -- the body protocol's transport (IPushProducer) ------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.interfaces import (
@@ -21,7 +22,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
@@ -39,6 +40,7 @@ from txhttp.client._errors import (
     TotalTimeout,
 )
 from txhttp.client._pool import (
+    DEFAULT_MAX_READ_BYTES,
     HostStats,
     HTTPConnectionPool,
     PoolableConnection,
@@ -689,7 +691,117 @@ class PoolStatsTests(PoolSetup):
             {"idle_timeout": 0},
             {"queue_timeout": -1},
             {"max_queued": -1},
+            {"max_read_bytes": 0},
             {"max_connections_per_host": 2, "max_idle_per_host": 3},
         ):
             with self.assertRaises(ValueError):
                 make_pool(self.clock, **kwargs)
+
+
+class _FakeSocket(FileDescriptor):
+    """A socket transport without a socket: what it writes is kept."""
+
+    def __init__(self, reactor: MemoryReactorClock) -> None:
+        super().__init__(reactor)
+        self.written = bytearray()
+
+    def writeSomeData(self, data: bytes) -> int:
+        self.written += data
+        return len(data)
+
+
+@implementer(IStreamClientEndpoint)
+class _SocketEndpoint:
+    """Connects the pool's real protocol to a `_FakeSocket` (or another)."""
+
+    def __init__(self, transport: StringTransport | _FakeSocket) -> None:
+        self.transport = transport
+        self.protocols: list[IProtocol] = []
+
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
+        protocol = protocolFactory.buildProtocol(None)  # type: ignore[arg-type]
+        assert protocol is not None
+        protocol.makeConnection(self.transport)
+        self.protocols.append(protocol)
+        return succeed(protocol)
+
+
+class _Count(Protocol):
+    """A body protocol counting the bytes it gets."""
+
+    total = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        self.total += len(data)
+
+
+class PoolReadSizeTests(SynchronousTestCase):
+    """``max_read_bytes``: socket reads grow while a big body streams in."""
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+
+    def connect(
+        self, transport: StringTransport | _FakeSocket, **kwargs: int
+    ) -> IProtocol:
+        """Send a GET through a default pool; return the connection's protocol."""
+        pool = HTTPConnectionPool(self.reactor, **kwargs)  # type: ignore[arg-type]
+        endpoint = _SocketEndpoint(transport)
+        request = ClientRequest(
+            b"GET", b"/", Headers({b"host": [b"a.example"]}), persistent=True
+        )
+        self.response = pool.submit(KEY_A, lambda: endpoint, request)
+        [protocol] = endpoint.protocols
+        return protocol
+
+    def test_default(self) -> None:
+        """The default is DEFAULT_MAX_READ_BYTES, 256 KiB, above Twisted's."""
+        pool = HTTPConnectionPool(self.reactor)
+        self.assertEqual(pool.max_read_bytes, DEFAULT_MAX_READ_BYTES)
+        self.assertEqual(DEFAULT_MAX_READ_BYTES, 256 * 1024)
+        self.assertGreater(DEFAULT_MAX_READ_BYTES, FileDescriptor.bufferSize)
+
+    def test_full_reads_grow_short_reads_shrink(self) -> None:
+        """A full read switches to max_read_bytes; a small one switches back."""
+        socket = _FakeSocket(self.reactor)
+        base = socket.bufferSize
+        protocol = self.connect(socket, max_read_bytes=4 * base)
+        self.assertEqual(socket.bufferSize, base)
+        protocol.dataReceived(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (10 * base)
+        )
+        self.assertEqual(socket.bufferSize, base)
+        response = self.successResultOf(self.response)
+        body = _Count()
+        response.deliverBody(body)
+        protocol.dataReceived(b"x" * base)
+        self.assertEqual(socket.bufferSize, 4 * base)
+        protocol.dataReceived(b"x" * (3 * base))
+        self.assertEqual(socket.bufferSize, 4 * base)
+        protocol.dataReceived(b"x" * (4 * base))
+        self.assertEqual(socket.bufferSize, 4 * base)
+        protocol.dataReceived(b"x" * (base - 1))
+        self.assertEqual(socket.bufferSize, base)
+        protocol.dataReceived(b"x" * base)
+        self.assertEqual(socket.bufferSize, 4 * base)
+        protocol.dataReceived(b"x")
+        self.assertEqual(socket.bufferSize, base)
+        self.assertEqual(body.total, 10 * base)
+
+    def test_smaller_than_the_reactor(self) -> None:
+        """A max below the transport's own read size caps it; it never grows."""
+        socket = _FakeSocket(self.reactor)
+        protocol = self.connect(socket, max_read_bytes=1024)
+        self.assertEqual(socket.bufferSize, 1024)
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+        protocol.dataReceived(b"x" * 1024)
+        self.assertEqual(socket.bufferSize, 1024)
+
+    def test_not_a_socket(self) -> None:
+        """A transport that is no socket (TLS, in memory) is left alone."""
+        transport = StringTransport()
+        protocol = self.connect(transport, max_read_bytes=1024)
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+        protocol.dataReceived(b"x" * 5000)
+        self.assertFalse(hasattr(transport, "bufferSize"))
+        self.assertEqual(self.successResultOf(self.response).code, 200)

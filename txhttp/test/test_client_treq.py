@@ -184,6 +184,17 @@ class TreqOnTxhttpTests(TestCase):
         self.assertEqual(STREAM_CHUNKS * STREAM_CHUNK, b"".join(pieces))
         self.assertGreater(len(pieces), 1)
 
+    async def test_streaming_with_small_reads(self) -> None:
+        """A pool's max_read_bytes caps each piece; the body still arrives whole."""
+        pool = HTTPConnectionPool(_global_reactor, max_read_bytes=4096)
+        self.addCleanup(pool.closeCachedConnections)
+        client = HTTPClient(Agent(_global_reactor, pool=pool))
+        response = await client.get(self.base + "/stream", unbuffered=True)
+        pieces: list[bytes] = []
+        await treq.collect(response, pieces.append)
+        self.assertEqual(STREAM_CHUNKS * STREAM_CHUNK, b"".join(pieces))
+        self.assertLessEqual(max(map(len, pieces)), 4096)
+
     async def test_connection_reused(self) -> None:
         """Sequential treq requests share one pooled connection."""
         for _ in range(3):
