@@ -7,7 +7,11 @@ Three runs, side by side in one process:
 2. a buffer of 100 pipelined copies of it, parsed whole;
 3. heads of about 400 B, 4 KiB and 40 KiB fed one byte at a time to txhttp
    (and h11), in microseconds per byte: the figure must stay flat as the head
-   grows, or the parser rescans its buffer.
+   grows, or the parser rescans its buffer;
+4. response bodies of 100 MiB fed in 64 KiB pieces, the way a reactor hands
+   out a download, to txhttp's `ResponseParser`, h11 and httptools, in MB/s:
+   a Content-Length body, and a chunked body of 64 KiB chunks (so every
+   piece holds the end of one chunk, its framing and the start of the next).
 
 Each library parses on one long-lived connection object, the way a server
 does: txhttp's `RequestParser`, httptools' C parser with Python callbacks
@@ -20,8 +24,9 @@ connection before a response to the first is sent, so it gets a fresh
 bench/README.md). Garbage collection is off while timing, as in timeit, and
 the best of several runs is kept.
 
-Usage: ``python bench/bench_parser.py [--quick] [--profile]``. ``--quick``
-runs a few thousand parses (a smoke test that finishes in seconds);
+Usage: ``python bench/bench_parser.py [--quick] [--profile] [--body]``.
+``--quick`` runs a few thousand parses and 8 MiB bodies (a smoke test that
+finishes in seconds); ``--body`` runs only the body throughput part;
 ``--profile`` prints txhttp's hot spots under cProfile. Standard library,
 txhttp and the libraries compared only; nothing here is asserted by tests.
 """
@@ -46,7 +51,14 @@ from twisted.internet.testing import StringTransport
 from twisted.web.http import HTTPChannel, Request
 from twisted.web.http_headers import Headers
 
-from txhttp._wire import Limits, RequestHead, RequestParser
+from txhttp._wire import (
+    EndOfMessage,
+    Limits,
+    RequestHead,
+    RequestParser,
+    ResponseHead,
+    ResponseParser,
+)
 
 BROWSER_GET = (
     b"GET /static/js/app.min.js?v=3.2.1 HTTP/1.1\r\n"
@@ -383,6 +395,144 @@ def bench_bytewise(total_bytes: int, repeat: int) -> None:
     print()
 
 
+# --- response bodies ----------------------------------------------------------
+
+BODY_BYTES = 100 * 1024 * 1024
+"""Size of the response body in the throughput runs."""
+
+PIECE_BYTES = 64 * 1024
+"""Bytes per receive, as a reactor reads them (and the chunk size)."""
+
+NO_BODY_LIMIT = Limits(max_body_bytes=None)
+"""A download's limits: the caller streams the body and bounds it itself."""
+
+
+def length_pieces(total: int) -> list[bytes]:
+    """A Content-Length response: its head, then ``total`` bytes in pieces."""
+    block = b"x" * PIECE_BYTES
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total
+    return [head] + [block] * (total // PIECE_BYTES)
+
+
+def chunked_pieces(total: int) -> list[bytes]:
+    """A chunked response of `PIECE_BYTES` chunks, cut into receives."""
+    stream = bytearray(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n" % PIECE_BYTES + b"x" * PIECE_BYTES + b"\r\n"
+    for _ in range(total // PIECE_BYTES):
+        stream += chunk
+    stream += b"0\r\n\r\n"
+    return [
+        bytes(stream[i : i + PIECE_BYTES]) for i in range(0, len(stream), PIECE_BYTES)
+    ]
+
+
+Download = Callable[[Sequence[bytes]], int]
+"""Parses one whole response from the pieces given; returns body bytes seen."""
+
+
+def txhttp_download(pieces: Sequence[bytes]) -> int:
+    """txhttp's `ResponseParser`, body events counted as they come."""
+    parser = ResponseParser(NO_BODY_LIMIT)
+    parser.expect_response(b"GET")
+    feed = parser.feed
+    next_event = parser.next_event
+    seen = 0
+    done = False
+    for piece in pieces:
+        feed(piece)
+        while (event := next_event()) is not None:
+            if type(event) is bytes:
+                seen += len(event)
+            elif type(event) is EndOfMessage:
+                done = True
+            elif type(event) is not ResponseHead:
+                raise SystemExit(f"txhttp: unexpected event {event!r}")
+    return seen if done else -1
+
+
+def h11_download(pieces: Sequence[bytes]) -> int:
+    """h11's client ``Connection`` after sending a GET."""
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="GET", target="/", headers=[("Host", "a")]))
+    conn.send(h11.EndOfMessage())
+    seen = 0
+    done = False
+    for piece in pieces:
+        conn.receive_data(piece)
+        while True:
+            event = conn.next_event()
+            if type(event) is h11.Data:
+                seen += len(event.data)
+            elif type(event) is h11.EndOfMessage:
+                done = True
+            elif event is h11.NEED_DATA or event is h11.PAUSED:
+                break
+    return seen if done else -1
+
+
+class _BodyCounter:
+    """httptools callbacks that count body bytes and see the end."""
+
+    __slots__ = ("done", "seen")
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.done = False
+
+    def on_body(self, data: bytes) -> None:
+        self.seen += len(data)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+def httptools_download(pieces: Sequence[bytes]) -> int:
+    """httptools' C response parser with an ``on_body`` callback."""
+    counter = _BodyCounter()
+    parser = httptools.HttpResponseParser(counter)
+    for piece in pieces:
+        parser.feed_data(piece)
+    return counter.seen if counter.done else -1
+
+
+DOWNLOADERS: Sequence[tuple[str, Download]] = (
+    ("txhttp", txhttp_download),
+    ("h11", h11_download),
+    ("httptools", httptools_download),
+)
+
+
+def bench_body(total: int, repeat: int) -> None:
+    """Print MB/s for a Content-Length and a chunked body of ``total`` bytes."""
+    print(
+        f"response body of {total // (1024 * 1024)} MiB in {PIECE_BYTES // 1024} KiB"
+        " pieces (MB/s, 1 MB = 10**6 bytes)"
+    )
+    print(f"  {'library':<12}{'length':>12}{'chunked':>12}")
+    cases = [length_pieces(total), chunked_pieces(total)]
+    best = {name: [float("inf")] * len(cases) for name, _ in DOWNLOADERS}
+    for _ in range(repeat):
+        for index, pieces in enumerate(cases):
+            for name, download in DOWNLOADERS:
+                seen: list[int] = []
+
+                def run(
+                    seen: list[int] = seen,
+                    download: Download = download,
+                    pieces: list[bytes] = pieces,
+                ) -> None:
+                    seen.append(download(pieces))
+
+                elapsed = best_time(run, 1)
+                if seen[0] != total:
+                    raise SystemExit(f"{name}: {seen[0]} body bytes, not {total}")
+                best[name][index] = min(best[name][index], elapsed)
+    for name, _ in DOWNLOADERS:
+        cells = "".join(f"{total / 1e6 / t:>12,.0f}" for t in best[name])
+        print(f"  {name:<12}{cells}")
+    print()
+
+
 def profile_txhttp(calls: int) -> None:
     """Print txhttp's top functions by own time while parsing the GET head."""
     parse = txhttp_parser()
@@ -399,11 +549,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     options.add_argument("--quick", action="store_true", help="a short smoke run")
     options.add_argument("--profile", action="store_true", help="cProfile txhttp")
+    options.add_argument("--body", action="store_true", help="body throughput only")
     args = options.parse_args(argv)
     if args.quick:
         single, pipelined, bytewise, repeat = 3_000, 30, 20_000, 1
+        body = 8 * 1024 * 1024
     else:
         single, pipelined, bytewise, repeat = 100_000, 1_000, 400_000, 3
+        body = BODY_BYTES
     print(
         f"txhttp parser benchmark: Python {platform.python_version()}"
         f" ({platform.python_implementation()}), {platform.machine()},"
@@ -412,6 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"head: {len(BROWSER_GET)} bytes, 8 fields\n")
     if args.profile:
         profile_txhttp(single)
+        return 0
+    if args.body:
+        bench_body(body, repeat)
         return 0
     print_table(
         f"one browser GET head, parsed {single:,} times",
@@ -422,6 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_pipelined(pipelined, repeat),
     )
     bench_bytewise(bytewise, repeat)
+    bench_body(body, repeat)
     return 0
 
 

@@ -85,6 +85,11 @@ _CONNECTION_VALUES: Final[dict[bytes, int]] = {
     **dict.fromkeys((b"keep-alive", b"Keep-Alive", b"Keep-alive"), _KEEP_ALIVE_VALUE),
 }
 """Connection values as peers spell them: one lookup instead of tokenising."""
+_CONNECTION_OPTIONS: Final[dict[bytes, bytes]] = {
+    spelling: b"close" if code == _CLOSE_VALUE else b"keep-alive"
+    for spelling, code in _CONNECTION_VALUES.items()
+}
+"""The same spellings, mapped to the option each one is, in lower case."""
 
 _VALID_HOSTS: set[bytes | None] = set()
 _VALID_HOSTS_SIZE: Final = 256
@@ -117,6 +122,8 @@ _RESPONSE_NAMES: Final[dict[bytes, bytes | None]] = {
     **{spelling: key for key in _RESPONSE_FIELDS for spelling in (key, key.title())},
 }
 """Field names as servers spell them, mapped like ``_COMMON_NAMES``."""
+_UNTIL_CLOSE_KIND: Final = BodyKind.UNTIL_CLOSE
+_TUNNEL_KIND: Final = BodyKind.TUNNEL
 _CHUNKED_CODING: Final = b"chunked"
 _HEAD: Final = b"HEAD"
 _CONNECT: Final = b"CONNECT"
@@ -141,6 +148,12 @@ def _has_option(values: list[bytes], option: bytes) -> bool:
     (RFC 9110, section 7.6.1). Splits a value only when it could match.
     """
     for value in values:
+        known = _CONNECTION_OPTIONS.get(value)
+        if known is not None:
+            # A common spelling of one option: no case folding, no split.
+            if known == option:
+                return True
+            continue
         lowered = value.lower()
         if lowered == option:
             return True
@@ -158,6 +171,24 @@ def _content_length(values: list[bytes], limits: Limits) -> int:
     Several values, in one field as a list or in several fields, are accepted
     only when all are the same decimal number (RFC 9112, 6.3, rule 5).
     """
+    if len(values) == 1 and values[0].isdigit() and len(values[0]) <= 18:
+        # One plain number (the usual case): what CONTENT_LENGTH_RE would
+        # accept of a trimmed value without commas; bytes.isdigit is ASCII.
+        length: int | None = int(values[0])
+    else:
+        length = _agreed_length(values)
+    if length is None:
+        raise RuntimeError("bug: _content_length called without values")
+    limit = limits.max_body_bytes
+    if limit is not None and length > limit:
+        raise BodyTooLarge(
+            f"Content-Length {length} is over the {limit} byte body limit",
+        )
+    return length
+
+
+def _agreed_length(values: list[bytes]) -> int | None:
+    """Each element of each value, checked; the number they all agree on."""
     length: int | None = None
     for value in values:
         for element in value.split(b","):
@@ -175,13 +206,6 @@ def _content_length(values: list[bytes], limits: Limits) -> int:
                     f"Content-Length values differ (RFC 9112, 6.3): {length} and "
                     f"{number}"
                 )
-    if length is None:
-        raise RuntimeError("bug: _content_length called without values")
-    limit = limits.max_body_bytes
-    if limit is not None and length > limit:
-        raise BodyTooLarge(
-            f"Content-Length {length} is over the {limit} byte body limit",
-        )
     return length
 
 
@@ -460,10 +484,11 @@ def build_response_head(
         transfer_encodings=transfer_encodings,
         limits=limits,
     )
-    if framing.kind is BodyKind.UNTIL_CLOSE or framing.kind is BodyKind.TUNNEL:
+    kind = framing.kind
+    if kind is _UNTIL_CLOSE_KIND or kind is _TUNNEL_KIND:
         keep_alive = False
     elif version == HTTP_1_1:
-        keep_alive = not _has_option(connection, b"close")
+        keep_alive = not connection or not _has_option(connection, b"close")
     else:
         keep_alive = _has_option(connection, b"keep-alive") and not _has_option(
             connection, b"close"

@@ -235,7 +235,9 @@ class HeadScanner:
 # --- splitting complete heads ---------------------------------------------
 
 
-def _fast_fields(head: bytes, start: int, end: int, limits: Limits) -> FieldList | None:
+def _fast_fields(
+    head: bytes | bytearray, start: int, end: int, limits: Limits
+) -> FieldList | None:
     """
     Fields of the CRLF-terminated lines in ``head[start:end]``, or ``None``.
 
@@ -255,7 +257,7 @@ def _fast_fields(head: bytes, start: int, end: int, limits: Limits) -> FieldList
     return fields
 
 
-def _longest_line(block: bytes) -> int:
+def _longest_line(block: bytes | bytearray) -> int:
     return max(map(len, block.split(b"\n"))) - 1
 
 
@@ -360,21 +362,25 @@ def _target_fits_method(method: bytes, target: bytes) -> bool:
 
 
 def fast_request_head(
-    head: bytes, limits: Limits
+    head: bytes | bytearray, limits: Limits, start: int = 0, end: int = -1
 ) -> tuple[bytes, bytes, bytes, FieldList] | None:
     """
     Split a common, valid request head with one regex per kind of line.
 
-    ``head`` runs from the request line to the final CRLF CRLF included.
-    Returns ``None`` on any doubt (invalid, over a limit, or merely unusual):
-    then `HeadScanner` and `split_request_head` take over and decide.
+    The head is ``head[start:end]`` (``end`` -1: to the end), from the
+    request line to the final CRLF CRLF included; a parser passes its buffer
+    and offsets, so the head is never copied out first. Returns ``None`` on
+    any doubt (invalid, over a limit, or merely unusual): then `HeadScanner`
+    and `split_request_head` take over and decide.
     """
+    if end < 0:
+        end = len(head)
     # The request line and its CRLF in one match: no separate find.
-    match = _REQUEST_LINE_CRLF_RE.match(head)
+    match = _REQUEST_LINE_CRLF_RE.match(head, start, end)
     if match is None:
         return None
-    start = match.end()
-    if start - 2 > limits.max_line_bytes:
+    line_end = match.end()
+    if line_end - start - 2 > limits.max_line_bytes:
         return None
     method, target, received_version = match.groups()
     version = _VERSIONS.get(received_version)
@@ -385,14 +391,14 @@ def fast_request_head(
     ):
         return None
     # _fast_fields, inlined: this is the hottest path of the server.
-    end = len(head) - 2
-    fields: FieldList = FIELD_LINE_RE.findall(head, start, end)
+    end -= 2
+    fields: FieldList = FIELD_LINE_RE.findall(head, line_end, end)
     count = len(fields)
-    if count != head.count(b"\n", start, end) or count > limits.max_header_count:
+    if count != head.count(b"\n", line_end, end) or count > limits.max_header_count:
         return None
-    if end - start > limits.max_field_line_bytes and _longest_line(head[start:end]) > (
-        limits.max_field_line_bytes
-    ):
+    if end - line_end > limits.max_field_line_bytes and _longest_line(
+        head[line_end:end]
+    ) > (limits.max_field_line_bytes):
         return None
     return method, target, version, fields
 
@@ -418,6 +424,24 @@ def split_request_head(
     result = fast_request_head(head, limits)
     if result is not None:
         return result
+    return careful_request_head(head, limits)
+
+
+def careful_request_head(
+    head: bytes, limits: Limits
+) -> tuple[bytes, bytes, bytes, FieldList]:
+    """
+    `split_request_head` without its fast path: every check, one at a time.
+
+    Whatever `fast_request_head` accepts, this accepts with the same result;
+    it also accepts the valid heads that are merely unusual (trailing
+    whitespace in a value), and says precisely why it refuses the others.
+    Tests hold the two to that.
+
+    Raises:
+        RemoteProtocolError: The subclass `split_request_head` names for the
+            first rule broken.
+    """
     _check_line_endings(head)
     eol = head.find(b"\r\n")
     line = head[:eol]
@@ -474,25 +498,28 @@ def _request_line_problem(line: bytes) -> str:
 
 
 def fast_response_head(
-    head: bytes, limits: Limits
+    head: bytes | bytearray, limits: Limits, start: int = 0, end: int = -1
 ) -> tuple[bytes, int, bytes, FieldList] | None:
     """
     Split a common, valid response head with one regex per kind of line.
 
-    Returns ``None`` on any doubt, like `fast_request_head`.
+    ``head[start:end]`` is the head, and ``None`` means doubt, as for
+    `fast_request_head`.
     """
+    if end < 0:
+        end = len(head)
     # The status line and its CRLF in one match: no separate find.
-    match = _STATUS_LINE_CRLF_RE.match(head)
+    match = _STATUS_LINE_CRLF_RE.match(head, start, end)
     if match is None:
         return None
-    start = match.end()
-    if start - 2 > limits.max_line_bytes:
+    line_end = match.end()
+    if line_end - start - 2 > limits.max_line_bytes:
         return None
     received_version, status, reason = match.groups()
     version = _VERSIONS.get(received_version)
     if version is None or status[0] == _ZERO:  # "0xx" is no status code
         return None
-    fields = _fast_fields(head, start, len(head) - 2, limits)
+    fields = _fast_fields(head, line_end, end - 2, limits)
     if fields is None:
         return None
     return version, int(status), reason or b"", fields
@@ -518,6 +545,17 @@ def split_response_head(
         result = fast_response_head(head, limits)
         if result is not None:
             return result
+    return careful_response_head(head)
+
+
+def careful_response_head(head: bytes) -> tuple[bytes, int, bytes, FieldList]:
+    """
+    `split_response_head` without its fast path (see `careful_request_head`).
+
+    Raises:
+        RemoteProtocolError: The subclass `split_response_head` names for the
+            first rule broken.
+    """
     lines = [
         line[:-1] if line[-1:] == b"\r" else line for line in head.split(b"\n")[:-2]
     ]

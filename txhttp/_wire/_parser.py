@@ -50,6 +50,7 @@ ResponseEvent = ResponseHead | bytes | EndOfMessage | ConnectionClosed | None
 
 _CR: Final = 13
 _LF: Final = 10
+_LINE_END_BYTES: Final = (_CR, _LF)
 _LENGTH: Final = BodyKind.LENGTH
 _CHUNKED: Final = BodyKind.CHUNKED
 
@@ -106,6 +107,15 @@ def _skip_empty_lines(
     return skipped, False
 
 
+def _spill(buf: bytearray, held: bytes, pos: int) -> None:
+    """Append the unused bytes of ``held`` (from ``pos``) to ``buf``."""
+    if pos:
+        with memoryview(held) as view:
+            buf += view[pos:]
+    else:
+        buf += held
+
+
 def _take(buf: bytearray, count: int) -> bytes:
     """Remove and return the first ``count`` bytes of ``buf``."""
     if count >= len(buf):
@@ -115,6 +125,176 @@ def _take(buf: bytearray, count: int) -> bytes:
     data = bytes(buf[:count])
     del buf[:count]
     return data
+
+
+class _Received:
+    """
+    The bytes one connection received and a parser has not used yet.
+
+    Received ``bytes`` are kept as they are while nothing else is buffered
+    and read in place from an offset (heads, body data, chunk framing), so a
+    receive that is all body data is handed out as the same object. Only
+    what must wait for more bytes, or goes the careful way, is copied into
+    the ``bytearray`` buffer. Never both: while ``_held`` holds bytes,
+    ``_buf`` is empty.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_chunked",
+        "_eof",
+        "_error",
+        "_held",
+        "_held_pos",
+        "_remaining",
+        "_scanner",
+    )
+
+    def __init__(self, scanner: HeadScanner) -> None:
+        self._buf = bytearray()
+        self._held = b""
+        self._held_pos = 0
+        self._remaining = 0
+        self._scanner = scanner
+        self._chunked: ChunkedDecoder | None = None
+        self._eof = False
+        self._error: RemoteProtocolError | None = None
+
+    def feed(self, data: bytes) -> None:
+        """
+        Append bytes received from the peer.
+
+        Raises:
+            ValueError: `feed_eof` was called before.
+        """
+        if self._eof:
+            raise ValueError("feed() after feed_eof()")
+        if self._error is None:
+            buf = self._buf
+            if buf:
+                buf += data  # bytes already wait there: join them
+            elif self._held:
+                _spill(buf, self._held, self._held_pos)
+                self._held = b""
+                buf += data
+            elif type(data) is bytes:
+                self._held = data  # immutable: kept, not copied
+                self._held_pos = 0
+            else:
+                buf += data  # mutable: copied
+
+    def feed_eof(self) -> None:
+        """The peer closed its sending side; no more bytes will come."""
+        self._eof = True
+
+    def _spill_held(self) -> bytearray:
+        """Move the held bytes into the buffer (for the careful path)."""
+        buf = self._buf
+        if self._held:
+            _spill(buf, self._held, self._held_pos)
+            self._held = b""
+        return buf
+
+    def _use_through(self, end: int) -> None:
+        """
+        Drop the bytes before offset ``end``: of the held bytes if any
+        (``end`` counts from their start, not from ``_held_pos``), else of
+        the buffer.
+        """
+        held = self._held
+        if held:
+            if end == len(held):
+                self._held = b""
+            else:
+                self._held_pos = end
+        elif end == len(self._buf):
+            self._buf.clear()
+        else:
+            del self._buf[:end]
+
+    def _drop_all(self) -> None:
+        """Forget every byte received (after an error)."""
+        self._buf = bytearray()
+        self._held = b""
+
+    def _take_held(self, count: int) -> bytes:
+        """Up to ``count`` held bytes: the received object itself if it fits."""
+        held = self._held
+        pos = self._held_pos
+        end = pos + count
+        if end >= len(held):
+            self._held = b""
+            return held[pos:]
+        self._held_pos = end
+        return held[pos:end]
+
+    def _length_data(self) -> bytes | None:
+        """
+        Up to ``_remaining`` bytes of a Content-Length body, or ``None``.
+
+        Raises:
+            IncompleteMessage: The stream ended inside the body.
+        """
+        if self._held:
+            data = self._take_held(self._remaining)
+        else:
+            buf = self._buf
+            if not buf:
+                if self._eof:
+                    raise IncompleteMessage(
+                        f"connection closed with {self._remaining} body bytes "
+                        "still to come"
+                    )
+                return None
+            data = _take(buf, self._remaining)
+        self._remaining -= len(data)
+        return data
+
+    def _chunk_event(self) -> bytes | EndOfMessage | None:
+        """
+        The chunked body's next event: from the held bytes in place, then
+        from the buffer. The decoder is dropped at the `EndOfMessage`.
+
+        Raises:
+            IncompleteMessage: The stream ended inside the body.
+        """
+        decoder = self._chunked
+        if decoder is None:
+            raise RuntimeError("bug: chunked body without a decoder")
+        held = self._held
+        event: bytes | EndOfMessage | None
+        if held:
+            event, pos = decoder.step_from(held, self._held_pos)
+            if event is not None:
+                self._use_through(pos)
+            else:
+                self._held_pos = pos
+                event = decoder.step(self._spill_held())
+        elif self._buf:
+            event = decoder.step(self._buf)
+        else:
+            event = None  # no input: no decoder state makes an event of none
+        if event is None:
+            if self._eof:
+                raise IncompleteMessage("connection closed inside a chunked body")
+        elif type(event) is not bytes:
+            self._chunked = None
+        return event
+
+    def take_leftover(self) -> bytes:
+        """Remove and return the bytes received but not parsed (for tunnels)."""
+        buf = self._spill_held()
+        data = bytes(buf)
+        buf.clear()
+        self._scanner.reset()
+        return data
+
+    @property
+    def buffered_bytes(self) -> int:
+        """How many received bytes are held, not yet returned as events."""
+        if self._held:
+            return len(self._held) - self._held_pos
+        return len(self._buf)
 
 
 # --- the request side ------------------------------------------------------
@@ -169,54 +349,52 @@ _REQUEST_TRANSITIONS: Final[
 
 _R_HEAD: Final = RequestState.HEAD
 _R_BODY_DONE: Final = RequestState.BODY_DONE
+_R_CHUNKED_BODY: Final = RequestState.CHUNKED_BODY
 _R_HEAD_WITHOUT_BODY: Final = RequestInput.HEAD_WITHOUT_BODY
 _R_MESSAGE_END: Final = RequestInput.MESSAGE_END
 # The two hot moves, looked up once from the table (which stays the only
 # definition of what is legal): a head without a body, then its end.
 _R_AFTER_HEAD_WITHOUT_BODY: Final = _REQUEST_TRANSITIONS[_R_HEAD, _R_HEAD_WITHOUT_BODY]
 _R_AFTER_MESSAGE_END: Final = _REQUEST_TRANSITIONS[_R_BODY_DONE, _R_MESSAGE_END]
+# And those of a Content-Length body.
+_R_AFTER_LENGTH_HEAD: Final = _REQUEST_TRANSITIONS[
+    _R_HEAD, RequestInput.HEAD_WITH_LENGTH
+]
+_R_AFTER_BODY_READ: Final = _REQUEST_TRANSITIONS[
+    RequestState.LENGTH_BODY, RequestInput.BODY_READ
+]
 
 
-class RequestParser:
+class RequestParser(_Received):
     """
     Turns the bytes of one connection into request events (server side).
 
-    Call `feed` with whatever arrived, then `next_event` until it returns
+    Call ``feed`` with whatever arrived, then `next_event` until it returns
     ``None`` (more data needed). Events come in this order for each request:
     one `RequestHead`, zero or more non-empty `bytes` of de-framed body, one
     `EndOfMessage` (with trailers, for chunked bodies); then the next request.
-    After `feed_eof`, `next_event` returns ``CONNECTION_CLOSED`` once the stream
+    After ``feed_eof``, `next_event` returns ``CONNECTION_CLOSED`` once the stream
     ended cleanly between requests, or raises `IncompleteMessage` if it ended
     inside one. Any error raised is a `RemoteProtocolError`; after one the
     parser is dead and raises the same error again. The caller controls pace:
     nothing is parsed beyond what `next_event` returns, so a server that stops
-    asking (pipeline full) leaves later requests as unparsed bytes.
+    asking (pipeline full) leaves later requests as unparsed bytes. A receive
+    that is all body data is handed out as the same object.
     """
 
     __slots__ = (
-        "_buf",
-        "_chunked",
         "_empty_lines",
-        "_eof",
-        "_error",
         "_fast_limit",
-        "_remaining",
-        "_scanner",
         "_state",
         "limits",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(_head_scanner(limits, strict=True))
         self.limits = limits
-        self._buf = bytearray()
         self._state = RequestState.HEAD
-        self._scanner = _head_scanner(limits, strict=True)
         self._fast_limit = limits.max_header_section_bytes - 4
         self._empty_lines = 0
-        self._remaining = 0
-        self._chunked: ChunkedDecoder | None = None
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
 
     @property
     def state(self) -> RequestState:
@@ -231,22 +409,6 @@ class RequestParser:
                 f"bug: {event.name} is not valid in state {self._state.name}"
             ) from None
 
-    def feed(self, data: bytes) -> None:
-        """
-        Append bytes received from the peer.
-
-        Raises:
-            ValueError: `feed_eof` was called before.
-        """
-        if self._eof:
-            raise ValueError("feed() after feed_eof()")
-        if self._error is None:
-            self._buf += data
-
-    def feed_eof(self) -> None:
-        """The peer closed its sending side; no more bytes will come."""
-        self._eof = True
-
     def next_event(self) -> RequestEvent:
         """
         Return the next event, or ``None`` if more bytes are needed.
@@ -256,46 +418,57 @@ class RequestParser:
                 how and its ``status`` is what to answer. Raised again by
                 every later call.
         """
-        # The two hottest steps (a whole head without a body is buffered;
-        # its EndOfMessage) are handled here, in one call: see issue #2,
+        # The hottest steps (a whole head buffered; its EndOfMessage; chunked
+        # body data) are handled here, in one call: see issue #2,
         # "Performance". Everything else goes through `_next_event`.
         state = self._state
         try:
             if state is _R_HEAD:
-                buf = self._buf
-                if not buf:
-                    if self._eof:
-                        return self._eof_in_head()
-                    return None
-                if not self._scanner.is_fresh():
+                held = self._held
+                data: bytes | bytearray
+                if held:
+                    data = held
+                    pos = self._held_pos
+                    # A head scanned in pieces keeps its bytes in _buf, so
+                    # with bytes held no scan is under way.
+                    fresh = True
+                else:
+                    data = self._buf
+                    pos = 0
+                    if not data:
+                        if self._eof:
+                            return self._eof_in_head()
+                        return None
+                    fresh = self._scanner.is_fresh()
+                if not fresh:
                     slow = self._scan_head()  # a head arriving in pieces
-                elif buf[0] in (_CR, _LF):
+                elif data[pos] in _LINE_END_BYTES:
+                    if held:
+                        self._spill_held()
                     slow = self._next_head()  # empty lines first
                 else:
                     # Fast path: the whole head is here; one find, one regex
-                    # per kind of line. Anything doubtful goes the slow,
-                    # precise way (`_scan_head`).
-                    end = buf.find(b"\r\n\r\n")
-                    if 0 < end <= self._fast_limit:
-                        size = end + 4
-                        if size == len(buf):
-                            data = bytes(buf)
-                            parts = fast_request_head(data, self.limits)
-                            if parts is not None:
-                                buf.clear()
-                        else:
-                            data = bytes(buf[:size])
-                            parts = fast_request_head(data, self.limits)
-                            if parts is not None:
-                                del buf[:size]
+                    # per kind of line, read in place. Anything doubtful goes
+                    # the careful, precise way (`_scan_head`).
+                    end = data.find(b"\r\n\r\n", pos)
+                    if pos < end <= pos + self._fast_limit:
+                        end += 4
+                        limits = self.limits
+                        parts = fast_request_head(data, limits, pos, end)
                         if parts is not None:
+                            self._use_through(end)
                             self._empty_lines = 0
-                            head = build_request_head(*parts, self.limits)
+                            method, target, version, fields = parts
+                            head = build_request_head(
+                                method, target, version, fields, limits
+                            )
                             framing = head.framing
                             if framing is NO_BODY:
                                 self._state = _R_AFTER_HEAD_WITHOUT_BODY
                                 return head
                             return self._start_body(head, framing)
+                    if held:
+                        self._spill_held()
                     slow = self._scan_head()
                 if slow is None:
                     if self._eof:
@@ -305,19 +478,24 @@ class RequestParser:
             if state is _R_BODY_DONE:
                 self._state = _R_AFTER_MESSAGE_END
                 return END_OF_MESSAGE
+            if state is _R_CHUNKED_BODY:
+                event = self._chunk_event()
+                if event is not None and type(event) is not bytes:
+                    self._advance(_R_MESSAGE_END)
+                return event
             return self._next_event(state)
         except RemoteProtocolError as error:
             if self._error is None:
                 self._error = error
                 self._advance(RequestInput.ERROR)
-                self._buf = bytearray()
+                self._drop_all()
             raise
 
     def _start_body(self, head: RequestHead, framing: Framing) -> RequestHead:
         """Move past ``head`` to its body (or its end); return it."""
         if framing.kind is _LENGTH and framing.length:
             self._remaining = framing.length
-            self._advance(RequestInput.HEAD_WITH_LENGTH)
+            self._state = _R_AFTER_LENGTH_HEAD  # called in HEAD only
         elif framing.kind is _CHUNKED:
             self._chunked = ChunkedDecoder(self.limits)
             self._advance(RequestInput.HEAD_CHUNKED)
@@ -328,41 +506,17 @@ class RequestParser:
     def _next_event(self, state: RequestState) -> RequestEvent:
         match state:
             case RequestState.LENGTH_BODY:
-                buf = self._buf
-                if not buf:
-                    if self._eof:
-                        raise IncompleteMessage(
-                            f"connection closed with {self._remaining} body bytes "
-                            "still to come"
-                        )
-                    return None
-                data = _take(buf, self._remaining)
-                self._remaining -= len(data)
-                if not self._remaining:
-                    self._advance(RequestInput.BODY_READ)
+                data = self._length_data()
+                if data is not None and not self._remaining:
+                    self._state = _R_AFTER_BODY_READ
                 return data
-            case RequestState.CHUNKED_BODY:
-                decoder = self._chunked
-                if decoder is None:
-                    raise RuntimeError("bug: chunked body without a decoder")
-                event = decoder.step(self._buf)
-                if event is None:
-                    if self._eof:
-                        raise IncompleteMessage(
-                            "connection closed inside a chunked body"
-                        )
-                    return None
-                if isinstance(event, EndOfMessage):
-                    self._chunked = None
-                    self._advance(_R_MESSAGE_END)
-                return event
             case RequestState.CLOSED:
                 return CONNECTION_CLOSED
             case RequestState.FAILED:
                 if self._error is None:
                     raise RuntimeError("bug: failed parser without an error")
                 raise self._error
-            case RequestState.HEAD | RequestState.BODY_DONE:
+            case RequestState.HEAD | RequestState.BODY_DONE | RequestState.CHUNKED_BODY:
                 raise RuntimeError("bug: state handled in next_event")
             case _:
                 _assert_never(state)
@@ -380,8 +534,7 @@ class RequestParser:
         end = buf.find(b"\r\n\r\n")
         if 0 < end <= self._fast_limit:
             size = end + 4
-            head = bytes(buf) if size == len(buf) else bytes(buf[:size])
-            parts = fast_request_head(head, limits)
+            parts = fast_request_head(buf, limits, 0, size)
             if parts is not None:
                 del buf[:size]
                 self._empty_lines = 0
@@ -408,18 +561,6 @@ class RequestParser:
             )
         self._advance(RequestInput.CLEAN_EOF)
         return CONNECTION_CLOSED
-
-    def take_leftover(self) -> bytes:
-        """Remove and return the bytes held but not parsed (for tunnels)."""
-        data = bytes(self._buf)
-        self._buf.clear()
-        self._scanner.reset()
-        return data
-
-    @property
-    def buffered_bytes(self) -> int:
-        """How many received bytes are held, not yet returned as events."""
-        return len(self._buf)
 
     def is_between_messages(self) -> bool:
         """True when the last event was an `EndOfMessage` (or none yet)."""
@@ -497,14 +638,24 @@ _RESPONSE_TRANSITIONS: Final[
 
 _S_HEAD: Final = ResponseState.HEAD
 _S_BODY_DONE: Final = ResponseState.BODY_DONE
+_S_CHUNKED_BODY: Final = ResponseState.CHUNKED_BODY
 # A hot move, looked up once from the table (the only definition of what is
 # legal): the end of a response whose body is done.
 _S_AFTER_MESSAGE_END: Final = _RESPONSE_TRANSITIONS[
     _S_BODY_DONE, ResponseInput.MESSAGE_END
 ]
+# And those of each response with a Content-Length body.
+_S_IDLE: Final = ResponseState.IDLE
+_S_AFTER_EXPECT: Final = _RESPONSE_TRANSITIONS[_S_IDLE, ResponseInput.EXPECT]
+_S_AFTER_LENGTH_HEAD: Final = _RESPONSE_TRANSITIONS[
+    _S_HEAD, ResponseInput.HEAD_WITH_LENGTH
+]
+_S_AFTER_BODY_READ: Final = _RESPONSE_TRANSITIONS[
+    ResponseState.LENGTH_BODY, ResponseInput.BODY_READ
+]
 
 
-class ResponseParser:
+class ResponseParser(_Received):
     """
     Turns the bytes of one connection into response events (client side).
 
@@ -512,44 +663,34 @@ class ResponseParser:
     which decides framing for HEAD and CONNECT. Events per response: zero or
     more interim `ResponseHead` (status 1xx, other than 101; no body events
     follow them), the final `ResponseHead`, body `bytes`, `EndOfMessage`.
-    A body read until close ends with `EndOfMessage` after `feed_eof` (the
+    A body read until close ends with `EndOfMessage` after ``feed_eof`` (the
     head's framing says `BodyKind.UNTIL_CLOSE`, so callers can tell it from a
     Content-Length body cut short, which raises `IncompleteMessage`).
     After a `BodyKind.TUNNEL` head (101, or 2xx to CONNECT) `next_event` returns
-    ``None`` and `take_leftover` yields the tunnel's first bytes. Lenient only
+    ``None`` and ``take_leftover`` yields the tunnel's first bytes. Lenient only
     where RFC 9112 lets a recipient be (bare LF line endings in the head,
     obs-fold replaced by SP); strict about framing and control characters.
     Bytes that arrive while no response is expected are held, not parsed.
+    A receive that is all body data is handed out as the same object.
     """
 
     __slots__ = (
         "_body_bytes",
-        "_buf",
-        "_chunked",
         "_empty_lines",
-        "_eof",
-        "_error",
         "_fast_limit",
         "_method",
-        "_remaining",
-        "_scanner",
         "_state",
         "limits",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(_head_scanner(limits, strict=False))
         self.limits = limits
-        self._buf = bytearray()
         self._state = ResponseState.IDLE
-        self._scanner = _head_scanner(limits, strict=False)
         self._fast_limit = limits.max_header_section_bytes - 4
         self._empty_lines = 0
-        self._remaining = 0
         self._body_bytes = 0
         self._method = b""
-        self._chunked: ChunkedDecoder | None = None
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
 
     @property
     def state(self) -> ResponseState:
@@ -572,28 +713,12 @@ class ResponseParser:
             ValueError: A response is already expected or in progress, or
                 the parser is closed or failed.
         """
-        if self._state is not ResponseState.IDLE:
+        if self._state is not _S_IDLE:
             raise ValueError(
                 f"expect_response() in state {self._state.name}; only when idle"
             )
         self._method = method
-        self._advance(ResponseInput.EXPECT)
-
-    def feed(self, data: bytes) -> None:
-        """
-        Append bytes received from the peer.
-
-        Raises:
-            ValueError: `feed_eof` was called before.
-        """
-        if self._eof:
-            raise ValueError("feed() after feed_eof()")
-        if self._error is None:
-            self._buf += data
-
-    def feed_eof(self) -> None:
-        """The peer closed its sending side; no more bytes will come."""
-        self._eof = True
+        self._state = _S_AFTER_EXPECT
 
     def next_event(self) -> ResponseEvent:
         """
@@ -612,12 +737,17 @@ class ResponseParser:
             if state is _S_BODY_DONE:
                 self._state = _S_AFTER_MESSAGE_END
                 return END_OF_MESSAGE
+            if state is _S_CHUNKED_BODY:
+                event = self._chunk_event()
+                if event is not None and type(event) is not bytes:
+                    self._advance(ResponseInput.MESSAGE_END)
+                return event
             return self._next_event(state)
         except RemoteProtocolError as error:
             if self._error is None:
                 self._error = error
                 self._advance(ResponseInput.ERROR)
-                self._buf = bytearray()
+                self._drop_all()
             raise
 
     def _next_event(self, state: ResponseState) -> ResponseEvent:
@@ -625,38 +755,24 @@ class ResponseParser:
             case ResponseState.HEAD:
                 return self._head_event()
             case ResponseState.LENGTH_BODY:
-                buf = self._buf
-                if not buf:
-                    if self._eof:
-                        raise IncompleteMessage(
-                            f"connection closed with {self._remaining} body bytes "
-                            "still to come"
-                        )
-                    return None
-                data = _take(buf, self._remaining)
-                self._remaining -= len(data)
-                if not self._remaining:
-                    self._advance(ResponseInput.BODY_READ)
+                data = self._length_data()
+                if data is not None and not self._remaining:
+                    self._state = _S_AFTER_BODY_READ
                 return data
+            case ResponseState.IDLE:
+                if self._eof:
+                    self._advance(ResponseInput.CLEAN_EOF)
+                    return CONNECTION_CLOSED
+                return None
             case ResponseState.CHUNKED_BODY:
-                decoder = self._chunked
-                if decoder is None:
-                    raise RuntimeError("bug: chunked body without a decoder")
-                event = decoder.step(self._buf)
-                if event is None:
-                    if self._eof:
-                        raise IncompleteMessage(
-                            "connection closed inside a chunked body"
-                        )
-                    return None
-                if isinstance(event, EndOfMessage):
-                    self._chunked = None
-                    self._advance(ResponseInput.MESSAGE_END)
-                return event
+                raise RuntimeError("bug: state handled in next_event")
             case ResponseState.UNTIL_CLOSE_BODY:
                 buf = self._buf
-                if buf:
-                    data = _take(buf, len(buf))
+                if buf or self._held:
+                    if self._held:
+                        data = self._take_held(len(self._held))
+                    else:
+                        data = _take(buf, len(buf))
                     self._body_bytes += len(data)
                     limit = self.limits.max_body_bytes
                     if limit is not None and self._body_bytes > limit:
@@ -673,11 +789,6 @@ class ResponseParser:
             case ResponseState.BODY_DONE:
                 self._advance(ResponseInput.MESSAGE_END)
                 return END_OF_MESSAGE
-            case ResponseState.IDLE:
-                if self._eof:
-                    self._advance(ResponseInput.CLEAN_EOF)
-                    return CONNECTION_CLOSED
-                return None
             case ResponseState.TUNNEL:
                 return None
             case ResponseState.CLOSED:
@@ -705,7 +816,7 @@ class ResponseParser:
             self._advance(ResponseInput.INTERIM_HEAD)
         elif kind is _LENGTH and head.framing.length:
             self._remaining = head.framing.length
-            self._advance(ResponseInput.HEAD_WITH_LENGTH)
+            self._state = _S_AFTER_LENGTH_HEAD  # called in HEAD only
         elif kind is _CHUNKED:
             self._chunked = ChunkedDecoder(self.limits)
             self._advance(ResponseInput.HEAD_CHUNKED)
@@ -719,27 +830,38 @@ class ResponseParser:
         return head
 
     def _next_head(self) -> ResponseHead | None:
-        buf = self._buf
-        if not buf:
-            return None
+        held = self._held
+        data: bytes | bytearray
+        if held:
+            data = held
+            pos = self._held_pos
+        else:
+            data = self._buf
+            pos = 0
+            if not data:
+                return None
         limits = self.limits
         scanner = self._scanner
         if scanner.is_fresh():
-            if buf[0] == _CR or buf[0] == _LF:
+            first = data[pos]
+            if first in _LINE_END_BYTES:
+                data = self._spill_held()
+                pos = 0
                 self._empty_lines, ready = _skip_empty_lines(
-                    buf, self._empty_lines, limits, strict=False
+                    data, self._empty_lines, limits, strict=False
                 )
                 if not ready:
                     return None
-            end = buf.find(b"\r\n\r\n")
-            if 0 < end <= self._fast_limit:
-                size = end + 4
-                head = bytes(buf) if size == len(buf) else bytes(buf[:size])
-                parts = fast_response_head(head, limits)
+            # The fast path, read in place.
+            end = data.find(b"\r\n\r\n", pos)
+            if pos < end <= pos + self._fast_limit:
+                end += 4
+                parts = fast_response_head(data, limits, pos, end)
                 if parts is not None:
-                    del buf[:size]
+                    self._use_through(end)
                     self._empty_lines = 0
                     return build_response_head(parts, self._method, limits)
+        buf = self._spill_held() if self._held else self._buf
         end = scanner.find_end(buf)
         if end < 0:
             return None
@@ -749,18 +871,6 @@ class ResponseParser:
         return build_response_head(
             split_response_head(head, limits), self._method, limits
         )
-
-    def take_leftover(self) -> bytes:
-        """Remove and return the bytes held but not parsed."""
-        data = bytes(self._buf)
-        self._buf.clear()
-        self._scanner.reset()
-        return data
-
-    @property
-    def buffered_bytes(self) -> int:
-        """How many received bytes are held, not yet returned as events."""
-        return len(self._buf)
 
     def is_between_messages(self) -> bool:
         """True when no response is expected or in progress."""
