@@ -1,7 +1,7 @@
 """
 Server CPU per request without sockets: twisted.web's Site on txhttp and stock.
 
-Three servers answer ``GET /`` with a 14-byte ``text/plain`` body, each on
+Four servers answer ``GET /`` with a 14-byte ``text/plain`` body, each on
 one long-lived keep-alive connection over the same minimal fake transport
 (its writes are discarded, its producer calls do nothing), so that only the
 server's own Python code is timed:
@@ -9,7 +9,9 @@ server's own Python code is timed:
 - ``site-twisted``: a ``twisted.web.server.Site`` on twisted.web's own
   ``HTTPChannel`` (as ``Site.buildProtocol`` makes it);
 - ``site-txhttp``: the same kind of Site through `txhttp.server.use_txhttp`;
-- ``native``: a txhttp native handler (`txhttp.server.HTTPServerFactory`).
+- ``native``: a txhttp native handler (`txhttp.server.HTTPServerFactory`);
+- ``raw``: a bare Twisted protocol answering every request head with a
+  canned response (the ceiling, as in ``bench_server.py``).
 
 Both Sites write their access log (Combined Log Format, through a
 ``twisted.python.logfile.LogFile`` as ``Site`` opens for its ``logPath``)
@@ -22,7 +24,13 @@ Loads, each a sequence of ``dataReceived`` calls on one connection:
 
 - ``keep-alive``: one request per call, a head like wrk's (``Host`` only);
 - ``keep-alive-8``: one request per call, a browser-like head of 8 fields;
-- ``pipelined``: 16 wrk-like requests per call.
+- ``pipelined``: 16 wrk-like requests per call;
+- ``close``: one wrk-like request with ``Connection: close`` per
+  connection, each a new connection (built, connected, fed, lost). Like
+  wrk's 50 connections, `CLOSE_CONCURRENCY` connections are open at once:
+  each one is lost (``connectionLost``) only after that many newer ones
+  were made, so the servers' timers run with others pending, as they do
+  under load. Its figure is CPU per connection.
 
 Each round runs every load on every server in turn (interleaved), timing
 ``time.process_time()`` around the whole batch after a ``gc.collect()``;
@@ -47,12 +55,16 @@ import platform
 import pstats
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol, cast
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
+from twisted.internet.protocol import ServerFactory
+from twisted.python.failure import Failure
 from twisted.python.logfile import LogFile
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
@@ -83,13 +95,20 @@ BROWSER_GET: Final = (
     b"\r\n"
 )
 
-SERVERS: Final = ("site-twisted", "site-txhttp", "native")
+CLOSE_GET: Final = WRK_GET[:-2] + b"Connection: close\r\n\r\n"
+CLOSE_CONCURRENCY: Final = 50
+"""Connections open at once under the ``close`` load (wrk's count)."""
+
+SERVERS: Final = ("site-twisted", "site-txhttp", "native", "raw")
 LOADS: Final[dict[str, tuple[bytes, int]]] = {
     # name: (bytes of one dataReceived call, requests in it)
     "keep-alive": (WRK_GET, 1),
     "keep-alive-8": (BROWSER_GET, 1),
     "pipelined": (WRK_GET * PIPELINE_DEPTH, PIPELINE_DEPTH),
+    "close": (CLOSE_GET, 1),
 }
+PER_CONNECTION_LOADS: Final = frozenset({"close"})
+"""Loads that open a new connection for every ``dataReceived`` call."""
 
 
 # --- the fake transport -----------------------------------------------------
@@ -167,6 +186,7 @@ class _Connection(Protocol):
 
     def makeConnection(self, transport: NullTransport) -> None: ...
     def dataReceived(self, data: bytes) -> None: ...
+    def connectionLost(self, reason: Failure) -> None: ...
 
 
 class Hello(Resource):
@@ -215,6 +235,21 @@ def connection_factory(kind: str) -> Callable[[], _Connection]:
             return factory.buildProtocol(address)
 
         return native
+    if kind == "raw":
+        # bench_server.py's ceiling protocol. Appended to the path, not put
+        # first: txhttp stays the one already imported (PYTHONPATH may name
+        # another tree to compare).
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if root not in sys.path:
+            sys.path.append(root)
+        from bench.bench_server import _raw_factory
+
+        raw = cast(ServerFactory, _raw_factory())
+
+        def ceiling() -> _Connection:
+            return cast(_Connection, raw.buildProtocol(address))
+
+        return ceiling
     site = _site(on_txhttp=kind == "site-txhttp")
 
     def web() -> _Connection:
@@ -243,6 +278,8 @@ def drive(build: Callable[[], _Connection], load: str, requests: int) -> float:
     data, per_call = LOADS[load]
     calls = max(1, requests // per_call)
     flush_every = max(1, TIMER_FLUSH // per_call)
+    if load in PER_CONNECTION_LOADS:
+        return _drive_connections(build, data, calls)
     protocol = build()
     protocol.makeConnection(NullTransport())
     receive = protocol.dataReceived
@@ -256,6 +293,38 @@ def drive(build: Callable[[], _Connection], load: str, requests: int) -> float:
     return time.process_time() - start
 
 
+def _drive_connections(
+    build: Callable[[], _Connection], data: bytes, connections: int
+) -> float:
+    """One new connection per request, `CLOSE_CONCURRENCY` open at once."""
+    transport = NullTransport()
+    reason = Failure(ConnectionDone())
+    open_: deque[_Connection] = deque()
+    flush = _flush_timers
+    # The connections open when the timing starts (and still open when it
+    # stops) are made outside it, so each timed step is one whole life.
+    for _ in range(CLOSE_CONCURRENCY):
+        protocol = build()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(data)
+        open_.append(protocol)
+    gc.collect()
+    start = time.process_time()
+    for i in range(connections):
+        protocol = build()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(data)
+        open_.append(protocol)
+        open_.popleft().connectionLost(reason)
+        if i % TIMER_FLUSH == 0:
+            flush()
+    elapsed = time.process_time() - start
+    for protocol in open_:
+        protocol.connectionLost(reason)
+    flush()
+    return elapsed
+
+
 def check(kind: str, build: Callable[[], _Connection]) -> None:
     """Make sure ``kind`` answers every request of every load with BODY."""
     for load, (data, per_call) in LOADS.items():
@@ -263,7 +332,18 @@ def check(kind: str, build: Callable[[], _Connection]) -> None:
         protocol = build()
         protocol.makeConnection(transport)
         protocol.dataReceived(data)
+        closing = load in PER_CONNECTION_LOADS
+        if closing:
+            # One request, then the server closes: a second connection.
+            protocol.connectionLost(Failure(ConnectionDone()))
+            if not transport.closed:
+                raise SystemExit(f"{kind} {load}: connection left open")
+            transport.closed = False
+            protocol = build()
+            protocol.makeConnection(transport)
         protocol.dataReceived(data)
+        if closing:
+            protocol.connectionLost(Failure(ConnectionDone()))
         assert transport.written is not None
         parser = ResponseParser()
         parser.feed(b"".join(transport.written))
@@ -281,7 +361,7 @@ def check(kind: str, build: Callable[[], _Connection]) -> None:
             if body != BODY:
                 raise SystemExit(f"{kind} {load}: wrong body {body!r}")
             body = b""
-        if statuses != [200] * (2 * per_call) or transport.closed:
+        if statuses != [200] * (2 * per_call) or transport.closed is not closing:
             raise SystemExit(
                 f"{kind} {load}: answered {statuses}, closed: {transport.closed}"
             )
@@ -328,7 +408,7 @@ def report(
     loads: Sequence[str],
 ) -> None:
     """Print CPU per request and the ratios of issue 4."""
-    print("CPU microseconds per request (best round)")
+    print("CPU microseconds per request (best round; close: per connection)")
     print(f"  {'server':<14}" + "".join(f"{load:>14}" for load in loads))
     for kind in servers:
         cells = "".join(
@@ -341,6 +421,7 @@ def report(
         ("site-txhttp", "site-twisted", ">= 1.3 at keep-alive"),
         ("native", "site-twisted", ">= 2 at keep-alive"),
         ("native", "site-txhttp", "-"),
+        ("native", "raw", "- (wrk: >= 0.9 at close, with sockets)"),
     ]
     for top, bottom, goal in pairs:
         if top not in servers or bottom not in servers:

@@ -272,6 +272,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
     stored on a subclass must be a ``staticmethod``). ``None`` answers 500."""
     date_cache: DateCache | None = None
     """Shared ``Date`` cache; one is made from the clock when ``None``."""
+    timers_reset_sooner_cheaply: bool = False
+    """Whether the calls `callLater` returns move sooner cheaply (those of
+    ``HTTPServerFactory``'s shared timers do; a reactor's ``DelayedCall``
+    searches the reactor's heap, so a new call is made instead)."""
 
     _log: Final = Logger()
 
@@ -560,12 +564,14 @@ class HTTPChannel(Protocol, TimeoutMixin):
             return
         self._processing = True
         next_event = parser.next_event
+        slots = self._slots  # Never replaced, only changed in place.
+        max_pipeline = self.maxPipeline
         try:
             while not self._read_pauses:
                 if self._reading is None:
                     if self._state is not _ST_OPEN:
                         break
-                    if len(self._slots) >= self.maxPipeline:
+                    if len(slots) >= max_pipeline:
                         self._pause_reading(_PAUSE_PIPELINE)
                         break
                     if self._transport_paused:
@@ -580,7 +586,18 @@ class HTTPChannel(Protocol, TimeoutMixin):
                     break
                 # Most frequent first; isinstance is a C fast path here.
                 if isinstance(event, RequestHead):
-                    self._head_received(event)
+                    slot = self._head_received(event)
+                    if (
+                        slot._body_done
+                        and self._reading is slot
+                        and not self._read_pauses
+                    ):
+                        # A bodiless head's next event is its end, which
+                        # cannot fail: take it without another loop.
+                        end = next_event()
+                        if not isinstance(end, EndOfMessage):
+                            raise RuntimeError(f"bug: {end!r} after a bodiless head")
+                        self.requestReadFinished(end)
                 elif isinstance(event, EndOfMessage):
                     self.requestReadFinished(event)
                 elif isinstance(event, bytes):
@@ -597,17 +614,16 @@ class HTTPChannel(Protocol, TimeoutMixin):
         finally:
             self._processing = False
 
-    def _head_received(self, head: RequestHead) -> None:
+    def _head_received(self, head: RequestHead) -> ChannelSlot:
+        """Start the exchange of a new request at the end of the pipeline."""
         call = self._header_call
         if call is not None:
             self._header_call = None
             call.cancel()
-        slot = ChannelSlot(self, head)
         slots = self._slots
+        slot = ChannelSlot(self, head, not slots)
         slots.append(slot)
         self._reading = slot
-        if len(slots) == 1:
-            slot._at_front = True
         if not head.keep_alive:
             # The client asked for the close (or spoke HTTP/1.0 without
             # keep-alive): it sends nothing after this request (RFC 9112,
@@ -632,6 +648,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             exchange.start()
         except Exception:
             self._exchange_failed(exchange.start)
+        return slot
 
     def _set_no_delay(self) -> None:
         """The connection is kept open: send small responses without delay."""
@@ -649,7 +666,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._body_paused_by = None
             self._read_pauses = self._read_pauses - {_PAUSE_BODY}
         slot._body_finished(end.trailers)
-        self._update_idle_timer()
+        if self._slots or not self._idle_on:  # Else it would change nothing.
+            self._update_idle_timer()
 
     def setReadPersistent(self, persistent: bool) -> None:
         """
@@ -858,7 +876,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         pauses = self._read_pauses
         if pauses and _PAUSE_PIPELINE in pauses and len(slots) < self.maxPipeline:
             self._resume_reading(_PAUSE_PIPELINE)
-        self._update_idle_timer()
+        if slots or not self._idle_on:  # Else it would change nothing.
+            self._update_idle_timer()
         if self._state is _ST_DRAINING:
             self._maybe_finish()
 
@@ -871,6 +890,12 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._reading = None
             if not reading.is_settled():
                 reading._lose(Failure(ConnectionDone("closing after the response")))
+            elif reading.exchange is not None:
+                # Answered and sent before its end was read, which is all
+                # there is of a bodiless request: tell that end now.
+                reading._body_finished(())
+            if self.state is not _ST_DRAINING:  # (Read anew: it may move.)
+                return  # The exchange failed: the connection was aborted.
         status = self._error_status
         if status is not None:
             self._error_status = None
@@ -949,10 +974,12 @@ class HTTPChannel(Protocol, TimeoutMixin):
         transport.loseConnection()
         if self._state is _ST_CLOSING:
             # The idle timer becomes the abort timer (no progress resets it
-            # from now on). A new call, not a reset: moving a reactor's timer
-            # sooner searches its whole heap.
+            # from now on). A new call, not a reset, unless the timers move
+            # sooner cheaply: moving a reactor's timer sooner searches its
+            # whole heap.
             self._idle_on = True
-            self.setTimeout(None)
+            if not self.timers_reset_sooner_cheaply:
+                self.setTimeout(None)
             self.setTimeout(self.abort_timeout)
 
     # -- timeouts --------------------------------------------------------------

@@ -3,7 +3,9 @@
 ``HTTPServerFactory``: serve a native handler with ``HTTPChannel``.
 
 The factory is where the clock is injected and where the channel settings are
-chosen once for every connection. It knows nothing of bytes or requests:
+chosen once for every connection. Its channels share one ``ChannelTimers``
+for their timeouts (one reactor timer for all of them, instead of one or
+two ``DelayedCall`` per connection). It knows nothing of bytes or requests:
 ``HTTPChannel`` does the connection, ``NativeExchange`` runs the handler.
 """
 
@@ -25,6 +27,7 @@ from txhttp.server._channel import (
 )
 from txhttp.server._date import DateCache
 from txhttp.server._native import Handler, native_exchange_factory
+from txhttp.server._timers import ChannelTimers
 
 
 class HTTPServerFactory(ServerFactory):
@@ -80,6 +83,7 @@ class HTTPServerFactory(ServerFactory):
         assert clock is not None
         self.clock = clock
         self.handler = handler
+        timers = self.timers = ChannelTimers(clock)
 
         # The settings are chosen once, so they live on a subclass made here
         # rather than in every channel: a connection then stores none of
@@ -94,6 +98,12 @@ class HTTPServerFactory(ServerFactory):
                 """Log (and name transports) as a plain ``HTTPChannel``."""
                 return "HTTPChannel"
 
+            # Every timeout (idle through TimeoutMixin, header, lingering,
+            # abort) goes to the factory's timers, on its clock. The bound
+            # method itself: stored on a class it stays bound to the timers.
+            callLater = timers.callLater  # type: ignore[assignment]  # mypy reads it as a method; it is bound (no self), same call
+            timers_reset_sooner_cheaply = True
+
         ConfiguredChannel.date_cache = DateCache(clock)
         ConfiguredChannel.timeOut = idle_timeout
         ConfiguredChannel.maxPipeline = max_pipeline
@@ -104,6 +114,19 @@ class HTTPServerFactory(ServerFactory):
         ConfiguredChannel.server_header = server_header
         ConfiguredChannel.limits = limits
         self.protocol = ConfiguredChannel
+
+    timers: ChannelTimers
+    """The timers every channel of this factory schedules its timeouts on."""
+
+    def stopFactory(self) -> None:
+        """
+        No longer listening: drop the timers' reactor call if none is pending.
+
+        Connections still open keep their timeouts (their lingering close
+        and abort deadlines matter most while a server stops); the reactor
+        call ends with the last of them.
+        """
+        self.timers.stop()
 
     def buildProtocol(self, addr: IAddress | None) -> HTTPChannel:
         """Return a channel configured with this factory's settings."""

@@ -437,7 +437,11 @@ class Response:
                 slot.write_body(data)
             self._finished = True
             slot.finish(trailers)
-        self._request._stop_buffering()
+        request = self._request
+        if request._waiters is None and request._chunks is None and not request._paused:
+            request._discard = True  # All `_stop_buffering` would do here.
+        else:
+            request._stop_buffering()
 
     def when_done(self) -> Deferred[bool]:
         """
@@ -502,8 +506,8 @@ class NativeExchange:
         self, handler: Handler, channel: object, head: RequestHead, slot: ResponseSlot
     ) -> None:
         self._handler = handler
-        self.request = Request(head, slot)
-        self.response = Response(slot, self.request)
+        request = self.request = Request(head, slot)
+        self.response = Response(slot, request)
 
     def start(self) -> None:
         """Call the handler; adapt what it returns."""

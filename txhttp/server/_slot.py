@@ -12,7 +12,9 @@ may. Serialization goes through ``txhttp._wire``: a response head is joined
 directly only when its status line, field names and field values were each
 already produced or accepted by the wire core's serializer (its bounded memo,
 `txhttp._wire._serialize.ACCEPTED_NAMES` and friends), so nothing unvalidated
-reaches the wire.
+reaches the wire; a head joined that way is remembered (less its ``Date``) for
+the next identical response. A whole response at the head of the pipeline is
+written in one step, taking the fixed moves of the one transition table.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from enum import Enum, auto
 from functools import cache
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final, TypeAlias, cast
 
 from twisted.internet.interfaces import (
     IAddress,
@@ -161,6 +163,12 @@ _TRANSITIONS: Final[dict[tuple[SlotState, SlotInput], SlotState]] = {
 }
 """The legal moves of a slot; anything else is a bug in the caller."""
 
+# Moves whose outcome is fixed, read from the table once for the hot paths
+# (a response written whole and then sent), which then skip `_advance`.
+_AFTER_WRITE_HEAD: Final = _TRANSITIONS[_ST_FRESH, _IN_WRITE_HEAD]
+_AFTER_FINISH: Final = _TRANSITIONS[_AFTER_WRITE_HEAD, _IN_FINISH]
+_AFTER_SEND: Final = _TRANSITIONS[_ST_DONE, _IN_SEND]
+
 _NO_CONTENT_STATUSES: Final = frozenset({204, 304})
 """Statuses whose responses never have a body (RFC 9110, 15.3.5 and 15.4.5)."""
 
@@ -196,14 +204,16 @@ class ChannelSlot:
         "status",
     )
 
-    def __init__(self, channel: HTTPChannel, head: RequestHead) -> None:
+    def __init__(
+        self, channel: HTTPChannel, head: RequestHead, at_front: bool = False
+    ) -> None:
         self.head = head
         self.exchange: Exchange | None = None
         self.status: int | None = None
         """The status of the response once its head is written (framed only)."""
         self._channel = channel
         self._state = _ST_FRESH
-        self._at_front = False
+        self._at_front = at_front
         # Output held until this slot reaches the head of the pipeline; made
         # only then (a response at the head is written straight through).
         self._buffer: list[bytes] | None = None
@@ -213,8 +223,8 @@ class ChannelSlot:
         self._no_body = False
         self._remaining: int | None = None
         self._producer: IProducer | None = None
-        self._streaming = True
-        self._producer_paused = False
+        # _streaming and _producer_paused are set by registerProducer and
+        # read only while a producer is registered.
         self._pulling = False
         self._pull_again = False
         self._body_wanted = False
@@ -316,12 +326,51 @@ class ChannelSlot:
         the wire core's serializer (`txhttp._wire._serialize.ACCEPTED_NAMES`
         and friends), the head is joined here without a second check;
         anything new, and any Content-Length set by the handler, goes through
-        ``serialize_response_head``.
+        ``serialize_response_head``. A head joined that way from plain fields
+        (none the slot looks at) is remembered, less its ``Date``, with the
+        framing it chose (see `MAX_REMEMBERED_HEADS`): the same response to
+        the same kind of request is then made from the memo.
         """
         if status < 200:
             raise ValueError(f"interim status {status} cannot be a final response")
         if type(fields) is not list and type(fields) is not tuple:
             fields = list(fields)  # Read twice below (slow path).
+        channel = self._channel
+        head = self.head
+        # Everything the head depends on, the date aside; isLastRequest only
+        # reads, so asking it first changes nothing.
+        key: _HeadKey | None
+        try:
+            key = (
+                status,
+                reason,
+                tuple(fields),
+                length,
+                head.method,
+                head.version,
+                self._persistent and not channel.isLastRequest(self),
+                channel.server_header,
+            )
+            made = _remembered_heads.get(key)
+        except TypeError:  # Unhashable (a bytearray, a list): no memo.
+            key = made = None
+        if made is not None:
+            start, end, no_body, chunked, persistent = made
+            if no_body:
+                self._no_body = True
+            elif chunked:
+                self._chunked = True
+            elif length is not None:
+                self._remaining = length
+            if not persistent:
+                self._persistent = False
+                channel.dropQueuedRequests(self)
+            self.status = status
+            cache = channel.date_cache
+            now = cache.value() if cache is not None else channel.date_value()
+            if tail and not no_body:
+                return b"".join((start, now, end, tail))
+            return b"".join((start, now, end))
         line = (
             _status_lines.get((status, reason))
             if type(status) is int and type(reason) is bytes
@@ -332,6 +381,7 @@ class ChannelSlot:
         names = ACCEPTED_NAMES
         values = ACCEPTED_VALUES
         has_date = has_server = False
+        plain = True
         declared: int | None = None
         for name, value in fields:
             if known:
@@ -342,6 +392,8 @@ class ChannelSlot:
                 parts += (name, b": ", value, b"\r\n")
             if len(name) in _SPECIAL_NAME_LENGTHS:
                 lowered = name.lower()
+                if lowered in _SPECIAL_NAMES:
+                    plain = False
                 if lowered == b"content-length":
                     known = False  # Consistency is checked by the wire core.
                     try:
@@ -361,8 +413,6 @@ class ChannelSlot:
                     has_date = True
                 elif lowered == b"server":
                     has_server = True
-        channel = self._channel
-        head = self.head
         version = head.version
         # Fields of our own. Date, Content-Length and Connection values are
         # valid by construction; the Server value is checked like a handler's.
@@ -398,20 +448,39 @@ class ChannelSlot:
             connection = b"keep-alive"
         self.status = status
         if known:
+            # Joined in two halves around the Date value, for the memo.
+            after: list[bytes] = []
             if date is not None:
-                parts += (b"Date: ", date, b"\r\n")
+                parts.append(b"Date: ")
+                after.append(b"\r\n")
             if server is not None:
-                parts += (b"Server: ", server, b"\r\n")
+                after += (b"Server: ", server, b"\r\n")
             if added_length is not None:
-                parts += (b"Content-Length: ", added_length, b"\r\n")
+                after += (b"Content-Length: ", added_length, b"\r\n")
             elif self._chunked:
-                parts.append(b"Transfer-Encoding: chunked\r\n")
+                after.append(b"Transfer-Encoding: chunked\r\n")
             if connection is not None:
-                parts += (b"Connection: ", connection, b"\r\n")
-            parts.append(b"\r\n")
-            if tail and not self._no_body:
-                parts.append(tail)
-            return b"".join(parts)
+                after += (b"Connection: ", connection, b"\r\n")
+            after.append(b"\r\n")
+            before_bytes = b"".join(parts)
+            after_bytes = b"".join(after)
+            if (
+                plain
+                and key is not None
+                and date is not None
+                and len(fields) <= MAX_REMEMBERED_HEAD_FIELDS
+            ):
+                if len(_remembered_heads) >= MAX_REMEMBERED_HEADS:
+                    _remembered_heads.clear()
+                _remembered_heads[key] = (
+                    before_bytes,
+                    after_bytes,
+                    self._no_body,
+                    self._chunked,
+                    self._persistent,
+                )
+            body = tail if tail and not self._no_body else b""
+            return b"".join((before_bytes, date or b"", after_bytes, body))
         framed = list(fields)
         if date is not None:
             framed.append((b"Date", date))
@@ -501,10 +570,38 @@ class ChannelSlot:
                 f"body of {size} bytes does not match its Content-Length "
                 f"{self._remaining}"
             )
-        self._advance(_IN_WRITE_HEAD)
-        self._output(data)
-        if not joined and not self._no_body:
-            self._output(body)
+        if self._state is _ST_FRESH:
+            self._state = _AFTER_WRITE_HEAD
+        else:
+            self._advance(_IN_WRITE_HEAD)  # Raises.
+        channel = self._channel
+        transport = channel._t
+        if (
+            joined
+            and self._at_front
+            and self._producer is None
+            and transport is not None
+            and not channel._transport_paused
+            and not channel._backlog
+            and len(data) <= channel.write_piece_bytes
+        ):
+            # The common case: one write straight to the transport, and the
+            # fixed move STREAMING -> DONE of `_complete` taken at once.
+            transport.write(data)
+            self._remaining = 0
+            if self._state is _AFTER_WRITE_HEAD:
+                if not self._body_done and self._unasked_body_waits():
+                    self._persistent = False
+                self._state = _AFTER_FINISH
+                if not self._persistent:
+                    channel.dropQueuedRequests(self)
+                if self._at_front:
+                    channel.requestWriteFinished(self)
+                return
+        else:
+            self._output(data)
+            if not joined and not self._no_body:
+                self._output(body)
         self._remaining = 0
         self._complete()
 
@@ -558,16 +655,22 @@ class ChannelSlot:
         if self._producer is not None and not self._streaming:
             self._pull()
 
+    def _unasked_body_waits(self) -> bool:
+        """
+        Whether the client is still waiting to send a body nobody asked for.
+
+        With ``Expect: 100-continue`` (RFC 9110, section 10.1.1) its bytes
+        may come later and would be taken for the next request, so a
+        connection where this holds at the end of the response cannot be
+        reused. Asked only while the body is not done.
+        """
+        head = self.head
+        return (
+            not self._body_wanted and head.expect_continue and head.framing.length != 0
+        )
+
     def _complete(self, event: SlotInput = _IN_FINISH) -> None:
-        if (
-            not self._body_done
-            and not self._body_wanted
-            and self.head.expect_continue
-            and self.head.framing.length != 0
-        ):
-            # The client is still waiting to send a body nobody asked for
-            # (RFC 9110, section 10.1.1): its bytes would be taken for the
-            # next request, so this connection cannot be reused.
+        if not self._body_done and self._unasked_body_waits():
             self._persistent = False
         previous = self._advance(event)
         if not self._persistent:
@@ -587,7 +690,10 @@ class ChannelSlot:
         self._sync_producer()
 
     def _mark_sent(self) -> None:
-        self._advance(_IN_SEND)
+        if self._state is _ST_DONE:
+            self._state = _AFTER_SEND
+        else:
+            self._advance(_IN_SEND)  # Raises.
         exchange = self.exchange
         # After connection_lost nothing else is called (the Exchange contract):
         # a response cut by a wire error mid-body is not "sent".
@@ -596,8 +702,10 @@ class ChannelSlot:
                 exchange.response_sent()
             except Exception:
                 self._channel._exchange_failed(exchange.response_sent)
-            if self._body_done:
-                self.exchange = None  # Done with it: see _release.
+            if self._body_done and self._channel._reading is not self:
+                # Done with it (see _release), unless its end is still to be
+                # told: a bodiless request answered before its end was read.
+                self.exchange = None
 
     def is_persistent(self) -> bool:
         """Whether the connection may carry another request after this one."""
@@ -612,7 +720,7 @@ class ChannelSlot:
             except Exception:
                 self._channel._exchange_failed(exchange.body_complete)
             if self._state is _ST_SENT:
-                self._release()
+                self.exchange = None  # Done with it: see `_release`.
 
     def _lose_body(self, reason: Failure) -> None:
         """The body broke: tell the exchange; the channel answers for it."""
@@ -648,6 +756,7 @@ class ChannelSlot:
         if self._lost_notified:
             return
         if self._state is _ST_SENT and self._body_done:
+            self._release()  # Settled; only a bodiless end was left untold.
             return
         self._lost_notified = True
         exchange = self.exchange
@@ -747,11 +856,36 @@ class ChannelSlot:
             self._pulling = False
 
 
-_SPECIAL_NAME_LENGTHS: Final = frozenset(
-    len(name)
-    for name in (b"content-length", b"connection", b"transfer-encoding", b"date")
-) | {len(b"server")}
+_SPECIAL_NAMES: Final = frozenset(
+    (b"content-length", b"connection", b"transfer-encoding", b"date", b"server")
+)
+"""The field names (lowercase) the slot looks at; other fields are plain."""
+
+_SPECIAL_NAME_LENGTHS: Final = frozenset(len(name) for name in _SPECIAL_NAMES)
 """Lengths of the field names the slot looks at, to skip the others quickly."""
+
+
+MAX_REMEMBERED_HEADS: Final = 256
+"""Distinct response heads remembered (forgotten all at once when full)."""
+
+MAX_REMEMBERED_HEAD_FIELDS: Final = 16
+"""Heads with more fields than this are not remembered. With the wire core's
+cap on remembered values (256 bytes each), it bounds the memo to a few MiB."""
+
+_HeadKey: TypeAlias = tuple[
+    int,
+    bytes,
+    tuple[tuple[bytes, bytes], ...],
+    "int | None",
+    bytes,
+    bytes,
+    bool,
+    "bytes | None",
+]
+_remembered_heads: dict[_HeadKey, tuple[bytes, bytes, bool, bool, bool]] = {}
+"""Heads joined from plain, accepted fields: the bytes before and after the
+Date value, and whether there is no body, the body is chunked, and the
+connection stays open. Each depends on nothing but its key (the Date aside)."""
 
 _JOIN_BODY_BYTES: Final = 16 * 1024
 """Bodies up to this size are joined to their head for a single write."""
