@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from enum import Enum, auto
 from typing import TYPE_CHECKING, Final
 
-from txhttp._wire import RemoteProtocolError
+from txhttp._wire import RemoteProtocolError, ResponseHead
 
 if TYPE_CHECKING:
     from txhttp.client._connection import HTTPClientConnection
@@ -137,6 +137,27 @@ class LifecycleResponse:
 
     def __repr__(self) -> str:
         return f"<LifecycleResponse {self.status} {self.reason!r} to {self.method!r}>"
+
+
+def response_for(
+    method: bytes, head: ResponseHead, has_body: bool
+) -> LifecycleResponse:
+    """
+    The `LifecycleResponse` for ``head``, answering a ``method`` request.
+
+    What the connection calls once per response: the same object the
+    keyword constructor builds, without its per-call cost of seven keyword
+    arguments (about half of it).
+    """
+    response: LifecycleResponse = object.__new__(LifecycleResponse)
+    response.method = method
+    response.version = head.version
+    response.status = head.status
+    response.reason = head.reason
+    response.fields = head.fields
+    response.has_body = has_body
+    response.keeps_alive = head.keep_alive
+    return response
 
 
 class HTTPClientLifecycleEventReceiver:

@@ -10,12 +10,13 @@ and a wrong certificate) and keep-alive against a real server.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from typing import cast
 
 from twisted.internet import reactor as _global_reactor
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import (
     ConnectionDone,
     ConnectionLost,
@@ -35,6 +36,7 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
 )
 from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.internet.tcp import Connection as TCPConnection
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.python.failure import Failure
@@ -47,8 +49,10 @@ from zope.interface.verify import verifyObject
 from txhttp._wire import (
     BadStartLine,
     IncompleteMessage,
+    Limits,
     RemoteProtocolError,
     ResponseHead,
+    ResponseParser,
 )
 from txhttp.client import (
     DEFAULT_RESPONSE_HEAD_TIMEOUT,
@@ -67,8 +71,9 @@ from txhttp.client import (
     TLSHandshakeFailed,
     TLSPolicy,
 )
-from txhttp.client._connection import _TRANSITIONS, ConnectionInput
+from txhttp.client._connection import _TRANSITIONS, ConnectionInput, _sends_now
 from txhttp.client._keepalive import exchange_allows_reuse
+from txhttp.client._lifecycle import response_for
 from txhttp.test.test_client_tls import certificates, server_options
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -1361,3 +1366,179 @@ class SharedExchangeRuleTests(SynchronousTestCase):
         )
         self.assertEqual(["connected", "parse_error"], recorder.names())
         self.assertTrue(transport.disconnected)
+
+
+class IdleWhileSendingTests(SynchronousTestCase):
+    """The idle timeout counts request body writes as I/O."""
+
+    def test_body_writes_keep_the_connection(self) -> None:
+        """A slow upload writing now and then is not idle; silence after it is."""
+        producer = SlowBody()
+        connection, _, reactor, transport = make(idle_timeout=10.0)
+        connection.send_request(
+            ClientRequest(b"PUT", b"/", Headers(), producer, persistent=True)
+        )
+        for _ in range(3):
+            reactor.advance(6)
+            producer.consumer.write(b"piece")
+        reactor.advance(9.9)
+        self.assertFalse(transport.disconnected)
+        reactor.advance(0.1)
+        self.assertTrue(transport.disconnected)
+
+
+class LifecycleResponseTests(SynchronousTestCase):
+    """What on_response gets."""
+
+    def test_built_from_head_as_by_keywords(self) -> None:
+        """response_for builds the same response as the keyword constructor."""
+        parser = ResponseParser(Limits())
+        parser.expect_response(b"HEAD")
+        parser.feed(b"HTTP/1.0 404 Not Found\r\nContent-Length: 3\r\nX: y\r\n\r\n")
+        head = parser.next_event()
+        assert isinstance(head, ResponseHead)
+        built = response_for(b"HEAD", head, False)
+        expected = LifecycleResponse(
+            method=b"HEAD",
+            version=b"HTTP/1.0",
+            status=404,
+            reason=b"Not Found",
+            fields=head.fields,
+            has_body=False,
+            keeps_alive=head.keep_alive,
+        )
+        for name in LifecycleResponse.__slots__:
+            self.assertEqual(getattr(expected, name), getattr(built, name), name)
+        self.assertIs(LifecycleResponse, type(built))
+
+
+class _ShortWrites(TCPConnection):
+    """A TCP transport whose next ``writeSomeData`` answers are scripted."""
+
+    script: list[int | Exception]
+
+    def writeSomeData(self, data: bytes) -> int | ConnectionLost:
+        if self.script:
+            answer = self.script.pop(0)
+            if isinstance(answer, Exception):
+                return ConnectionLost()
+            return super().writeSomeData(data[:answer])
+        return super().writeSomeData(data)
+
+
+class _SocketEndpoint:
+    """Connects the protocol to a Twisted TCP transport over ``sock``."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        reactor: MemoryReactorClock,
+        kind: type[TCPConnection],
+    ) -> None:
+        self.sock = sock
+        self.reactor = reactor
+        self.kind = kind
+        self.transport: TCPConnection | None = None
+
+    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 80))
+        assert protocol is not None
+        transport = self.kind(self.sock, protocol, self.reactor)
+        transport.connected = 1
+        self.transport = transport
+        protocol.makeConnection(transport)
+        return succeed(protocol)
+
+
+class WriteThroughTests(SynchronousTestCase):
+    """
+    Over a plain Twisted TCP transport with nothing buffered, request bytes
+    go to the socket at once; otherwise they queue behind what is there.
+    """
+
+    def setUp(self) -> None:
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname())
+        self.addCleanup(client.close)
+        self.peer, _ = listener.accept()
+        self.addCleanup(self.peer.close)
+        self.peer.setblocking(False)
+        self.client_socket = client
+        connection, _, _, strings = make()
+        connection.send_request(GET)
+        self.head = strings.value()
+
+    def connect(
+        self, kind: type[TCPConnection] = TCPConnection
+    ) -> tuple[HTTPClientConnection, TCPConnection, MemoryReactorClock]:
+        reactor = MemoryReactorClock()
+        endpoint = _SocketEndpoint(self.client_socket, reactor, kind)
+        connection = HTTPClientConnection(
+            reactor,
+            "example.com",
+            80,
+            Recorder(),
+            endpoint=cast(IStreamClientEndpoint, endpoint),
+        )
+        connection.connect()
+        assert endpoint.transport is not None
+        return connection, endpoint.transport, reactor
+
+    def received(self) -> bytes:
+        try:
+            return self.peer.recv(65536)
+        except BlockingIOError:
+            return b""
+
+    def test_head_sent_at_once(self) -> None:
+        """The head reaches the socket inside send_request; no write is pending."""
+        connection, transport, reactor = self.connect()
+        connection.send_request(GET)
+        self.assertEqual(self.head, self.received())
+        self.assertNotIn(transport, reactor.getWriters())
+        self.assertEqual(b"", transport.dataBuffer)
+
+    def test_buffered_bytes_go_first(self) -> None:
+        """With bytes waiting in the transport, the head queues behind them."""
+        connection, transport, reactor = self.connect()
+        transport.write(b"earlier")
+        connection.send_request(GET)
+        self.assertEqual(b"", self.received())
+        self.assertIn(transport, reactor.getWriters())
+        transport.doWrite()
+        self.assertEqual(b"earlier" + self.head, self.received())
+
+    def test_rest_of_short_write_buffered(self) -> None:
+        """What the kernel did not take is buffered, in order, after it."""
+        connection, transport, reactor = self.connect(_ShortWrites)
+        cast(_ShortWrites, transport).script = [5]
+        connection.send_request(GET)
+        self.assertEqual(self.head[:5], self.received())
+        self.assertIn(transport, reactor.getWriters())
+        transport.doWrite()
+        self.assertEqual(self.head[5:], self.received())
+
+    def test_send_error_takes_usual_path(self) -> None:
+        """A failed direct send leaves the bytes to the transport, unraised."""
+        connection, transport, reactor = self.connect(_ShortWrites)
+        cast(_ShortWrites, transport).script = [ConnectionLost()]
+        connection.send_request(GET)
+        self.assertEqual(b"", self.received())
+        self.assertIn(transport, reactor.getWriters())
+        self.assertEqual(ConnectionState.RECEIVING, connection.state)
+
+    def test_only_plain_open_idle_transports(self) -> None:
+        """Direct sends need an open transport, nothing buffered and no TLS."""
+        _, transport, _ = self.connect()
+        self.assertTrue(_sends_now(transport))
+        transport.TLS = True
+        self.assertFalse(_sends_now(transport))
+        transport.TLS = False
+        transport.disconnecting = True
+        self.assertFalse(_sends_now(transport))
+        transport.disconnecting = False
+        transport.write(b"x")
+        self.assertFalse(_sends_now(transport))
