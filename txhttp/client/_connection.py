@@ -16,8 +16,9 @@ one dispatcher that never nests them: an event raised while a callback runs
 waits in a bounded queue until it returns.
 
 Over a plain TCP transport with nothing in its write buffer, request bytes
-go to the socket at once (``writeSomeData``) instead of waiting for the
-reactor's next turn; anything else is written the usual way, in order.
+go to the socket at once (``writeSomeData``, see ``write_through``) instead of
+waiting for the reactor's next turn; anything else is written the usual way,
+in order.
 
 The exchange itself (writing the request, ``Expect: 100-continue``,
 parsing, interim responses, the early-response rule, the per-request waits
@@ -92,6 +93,7 @@ from txhttp.client._request import (
     ClientRequest,
 )
 from txhttp.client._tls import TLSEndpoint
+from txhttp.client._writethrough import sends_now, write_through
 
 __all__ = [
     "DEFAULT_CALLBACK_CONNECT_TIMEOUT",
@@ -224,25 +226,7 @@ def _classify(reason: Failure, timed_out: bool) -> ConnectionFailureReason:
     return ConnectionFailureReason.TCP
 
 
-def _sends_now(socket: TCPConnection) -> bool:
-    """
-    Whether bytes may go straight to ``socket``'s ``writeSomeData``: a plain
-    (no ``startTLS``) TCP transport, open, with nothing in its own write
-    buffer, so nothing written earlier could be overtaken.
-
-    Twisted keeps that buffer in ``dataBuffer``/``offset`` and a list whose
-    size is ``_tempDataLen``; if a Twisted release renames them, this says
-    no and writes take the usual path.
-    """
-    buffered: int = getattr(socket, "_tempDataLen", 1)
-    return (
-        socket.offset == len(socket.dataBuffer)
-        and buffered == 0
-        and bool(socket.connected)
-        and not socket.disconnecting
-        and not getattr(socket, "_writeDisconnected", True)
-        and not socket.TLS
-    )
+_sends_now = sends_now  # the older private name, used by the tests
 
 
 def _host_field(host: str, port: int, default_port: int) -> bytes:
@@ -826,17 +810,11 @@ class HTTPClientConnection:
             return
         self._last_activity = self._clock.seconds()  # sending is I/O too
         socket = self._socket
-        if socket is not None and _sends_now(socket):
-            # Write-through: a request head (or body piece) goes to the
-            # kernel now, instead of waiting in Twisted's buffer for the
-            # reactor's next turn (a poll and two epoll changes saved per
-            # request). Whatever the kernel did not take, and any error,
-            # goes the usual way, after these bytes and in order.
-            sent = socket.writeSomeData(data)
-            if type(sent) is int:
-                if sent == len(data):
-                    return
-                data = data[sent:]
+        if socket is not None:
+            # A request head (or body piece) goes to the kernel now when
+            # nothing is buffered, instead of on the reactor's next turn.
+            write_through(socket, data)
+            return
         transport.write(data)
 
     def _body_producer_registered(self, producer: IPushProducer | None) -> None:

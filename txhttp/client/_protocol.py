@@ -9,6 +9,9 @@ keep-alive verdict; the protocol turns what it reports into a `Response`
 (through the ``request()`` Deferred) and body data (pushed to the response's
 `BodyStream`, no Deferred per chunk), and hands itself back to its pool
 through the quiescent callback only when the connection is truly reusable.
+Over a plain TCP transport with nothing buffered, a request goes to the
+socket at once instead of on the reactor's next turn, unless other
+connections on the same clock (reactor) are busy (``_writethrough``).
 
 Its life is the `ClientState` machine: every legal move is a row of
 `_TRANSITIONS` and `_advance` refuses the rest. ``connectionLost`` dispatches
@@ -34,6 +37,7 @@ from twisted.internet.interfaces import (
     ITCPTransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.tcp import Connection as TCPConnection
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseDone
 from twisted.web.http import PotentialDataLoss
@@ -69,6 +73,11 @@ from txhttp.client._response import (
     DEFAULT_MAX_BUFFERED_BODY_BYTES,
     BodyStream,
     Response,
+)
+from txhttp.client._writethrough import (
+    WRITE_THROUGH_MAX_BUSY,
+    WriteThroughConsumer,
+    busy_for,
 )
 
 __all__ = [
@@ -243,6 +252,9 @@ class HTTP11ClientProtocol(Protocol):
         self._closed_waiters: list[Deferred[None]] = []
         self._tunnel_pending = False
         self._tunnel: IProtocol | None = None
+        # Set when connected over plain TCP (see connectionMade).
+        self._write_through: WriteThroughConsumer | None = None
+        self._busy = busy_for(clock)
 
     # -- public API -----------------------------------------------------------
 
@@ -317,8 +329,12 @@ class HTTP11ClientProtocol(Protocol):
         if invalid is not None:
             self._generation_failed(invalid)
             return deferred
-        # Stream transports accept producers; ITransport does not say so.
-        exchange.send(head, cast(IConsumer, self.transport))
+        consumer = self._write_through
+        if consumer is None or self._busy.count > WRITE_THROUGH_MAX_BUSY:
+            # Stream transports accept producers; ITransport does not say so.
+            exchange.send(head, cast(IConsumer, self.transport))
+        else:
+            exchange.send(head, consumer)
         return deferred
 
     def abort(self, reason: Exception | None = None) -> Deferred[None]:
@@ -379,10 +395,17 @@ class HTTP11ClientProtocol(Protocol):
     # -- Twisted's IProtocol --------------------------------------------------
 
     def connectionMade(self) -> None:
-        """Turn Nagle off: a request head must not wait for an ACK."""
+        """
+        Turn Nagle off (a request head must not wait for an ACK); over a
+        plain TCP transport, prepare to write requests through to the socket
+        (see ``WriteThroughConsumer``).
+        """
         transport = self.transport
         if ITCPTransport.providedBy(transport):
             transport.setTcpNoDelay(True)
+        transport_object: object = transport
+        if isinstance(transport_object, TCPConnection):
+            self._write_through = WriteThroughConsumer(transport_object)
 
     def dataReceived(self, data: bytes) -> None:
         """Feed the exchange and act on what it reports."""
@@ -486,13 +509,21 @@ class HTTP11ClientProtocol(Protocol):
     # -- the state machine ----------------------------------------------------
 
     def _advance(self, event: ClientInput) -> None:
-        """Apply ``event`` to the state, or refuse it as a bug."""
+        """
+        Apply ``event`` to the state, or refuse it as a bug; count this
+        connection as busy on its clock (``busy_for``) while it is neither
+        idle nor lost.
+        """
+        before = self._state
         try:
-            self._state = _FAST_TRANSITIONS[id(self._state), id(event)]
+            after = self._state = _FAST_TRANSITIONS[id(before), id(event)]
         except KeyError:
             raise RuntimeError(
-                f"bug: {event.name} is not valid in state {self._state.name}"
+                f"bug: {event.name} is not valid in state {before.name}"
             ) from None
+        was_busy = before is not _ST_QUIESCENT and before is not _ST_CONNECTION_LOST
+        if was_busy is (after is _ST_QUIESCENT or after is _ST_CONNECTION_LOST):
+            self._busy.count += -1 if was_busy else 1
 
     # -- ExchangeSink: what the exchange reports ---------------------------------
 
