@@ -472,6 +472,17 @@ class HTTPChannel(Protocol, TimeoutMixin):
         previous = self._advance(_IN_LOST)
         self.setTimeout(None)
         self._idle_on = False
+        if (
+            previous is _ST_CLOSING
+            and self._header_call is None
+            and self._linger_call is None
+            and self._backlog is None
+            and not self._slots
+            and self._reading is None
+        ):
+            # The usual end (we closed after the last response): no other
+            # timer, no output and no exchange left to tell.
+            return
         for call in (self._header_call, self._linger_call):
             if call is not None and call.active():
                 call.cancel()

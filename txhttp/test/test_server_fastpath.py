@@ -4,9 +4,11 @@ Tests for the server's fast paths: each must agree with the general path.
 
 The channel takes a bodiless head's end without another trip round its read
 loop; the slot writes a whole response at the head of the pipeline in one
-step; response heads made from plain fields are remembered. Every test here
-sends the same input down a fast and a general (or a cold and a warm) path
-and compares the bytes written, the close, and what the exchange was told.
+step; response heads made from plain fields are remembered; a connection
+that we closed after its last response ends without the general clean-up of
+``connectionLost``. Every test here sends the same input down a fast and a
+general (or a cold and a warm) path and compares the bytes written, the
+close, and what the exchange was told.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from txhttp._wire import Fields, RequestHead
-from txhttp.server import HTTPChannel, Request, Response, _slot
+from txhttp.server import ChannelState, HTTPChannel, Request, Response, _slot
 from txhttp.server._exchange import ResponseSlot
 from txhttp.test._server_helpers import (
     HalfCloseTransport,
@@ -362,3 +366,38 @@ class WholeResponseTests(SynchronousTestCase):
         channel.dataReceived(GET)
         [response] = parse_responses(transport.value())
         self.assertEqual(body, response.body)
+
+
+CLOSE_GET = b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+
+
+class ClosedConnectionEndTests(SynchronousTestCase):
+    """The short end of a connection we closed leaves what the long one does."""
+
+    def test_close_after_response(self) -> None:
+        """After a closing response and the loss, no timer or exchange is left."""
+        channel, transport, _c, recorder = make_channel(
+            Recorder(respond_at_once), clock=_clock(), header_timeout=5.0
+        )
+        channel.dataReceived(CLOSE_GET)
+        self.assertTrue(is_closing(transport))
+        channel.connectionLost(Failure(ConnectionDone()))
+        [exchange] = recorder.exchanges
+        self.assertEqual(["start", "sent", "complete"], exchange.events)
+        self.assertIsNone(exchange.lost)
+        self.assertIs(ChannelState.CLOSED, channel.state)
+        self.assertEqual([], _c.getDelayedCalls())
+
+    def test_close_with_a_request_left_takes_the_long_way(self) -> None:
+        """Lost while closing with a request unanswered: its exchange is told."""
+        channel, _transport, clock, recorder = make_channel(clock=_clock())
+        channel.dataReceived(GET)
+        [exchange] = recorder.exchanges
+        channel.pauseProducing()  # The client stopped reading.
+        clock.advance(channel.timeOut or 0)
+        self.assertIs(ChannelState.CLOSING, channel.state)
+        self.assertIsNone(exchange.lost)
+        channel.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNotNone(exchange.lost)
+        self.assertIs(ChannelState.CLOSED, channel.state)
+        self.assertEqual([], clock.getDelayedCalls())
