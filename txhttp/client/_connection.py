@@ -93,7 +93,7 @@ from txhttp.client._request import (
     ClientRequest,
 )
 from txhttp.client._tls import TLSEndpoint
-from txhttp.client._writethrough import sends_now, write_through
+from txhttp.client._writethrough import write_through
 
 __all__ = [
     "DEFAULT_CALLBACK_CONNECT_TIMEOUT",
@@ -224,9 +224,6 @@ def _classify(reason: Failure, timed_out: bool) -> ConnectionFailureReason:
     if isinstance(error, (ConnectTimedOut, TCPTimedOutError, TimeoutError)):
         return ConnectionFailureReason.TIMEOUT
     return ConnectionFailureReason.TCP
-
-
-_sends_now = sends_now  # the older private name, used by the tests
 
 
 def _host_field(host: str, port: int, default_port: int) -> bytes:

@@ -372,7 +372,7 @@ class ChannelSlot:
                 return b"".join((start, now, end, tail))
             return b"".join((start, now, end))
         line = (
-            _status_lines.get((status, reason))
+            ACCEPTED_STATUS_LINES.get((status, reason))
             if type(status) is int and type(reason) is bytes
             else None
         )
@@ -889,5 +889,3 @@ connection stays open. Each depends on nothing but its key (the Date aside)."""
 
 _JOIN_BODY_BYTES: Final = 16 * 1024
 """Bodies up to this size are joined to their head for a single write."""
-
-_status_lines: Final = ACCEPTED_STATUS_LINES

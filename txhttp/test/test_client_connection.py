@@ -71,9 +71,10 @@ from txhttp.client import (
     TLSHandshakeFailed,
     TLSPolicy,
 )
-from txhttp.client._connection import _TRANSITIONS, ConnectionInput, _sends_now
+from txhttp.client._connection import _TRANSITIONS, ConnectionInput
 from txhttp.client._keepalive import exchange_allows_reuse
 from txhttp.client._lifecycle import response_for
+from txhttp.client._writethrough import sends_now
 from txhttp.test.test_client_tls import certificates, server_options
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -1533,12 +1534,12 @@ class WriteThroughTests(SynchronousTestCase):
     def test_only_plain_open_idle_transports(self) -> None:
         """Direct sends need an open transport, nothing buffered and no TLS."""
         _, transport, _ = self.connect()
-        self.assertTrue(_sends_now(transport))
+        self.assertTrue(sends_now(transport))
         transport.TLS = True
-        self.assertFalse(_sends_now(transport))
+        self.assertFalse(sends_now(transport))
         transport.TLS = False
         transport.disconnecting = True
-        self.assertFalse(_sends_now(transport))
+        self.assertFalse(sends_now(transport))
         transport.disconnecting = False
         transport.write(b"x")
-        self.assertFalse(_sends_now(transport))
+        self.assertFalse(sends_now(transport))
