@@ -74,7 +74,6 @@ from txhttp.client import (
 from txhttp.client._connection import _TRANSITIONS, ConnectionInput
 from txhttp.client._keepalive import exchange_allows_reuse
 from txhttp.client._lifecycle import response_for
-from txhttp.client._writethrough import sends_now
 from txhttp.test.test_client_tls import certificates, server_options
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -1530,16 +1529,3 @@ class WriteThroughTests(SynchronousTestCase):
         self.assertEqual(b"", self.received())
         self.assertIn(transport, reactor.getWriters())
         self.assertEqual(ConnectionState.RECEIVING, connection.state)
-
-    def test_only_plain_open_idle_transports(self) -> None:
-        """Direct sends need an open transport, nothing buffered and no TLS."""
-        _, transport, _ = self.connect()
-        self.assertTrue(sends_now(transport))
-        transport.TLS = True
-        self.assertFalse(sends_now(transport))
-        transport.TLS = False
-        transport.disconnecting = True
-        self.assertFalse(sends_now(transport))
-        transport.disconnecting = False
-        transport.write(b"x")
-        self.assertFalse(sends_now(transport))
