@@ -20,11 +20,15 @@ without running it: timers are created and cancelled as in production, and
 ``reactor.runUntilCurrent()`` is called every `TIMER_FLUSH` requests (as
 the reactor's loop would) so that cancelled timers do not pile up.
 
-Loads, each a sequence of ``dataReceived`` calls on one connection:
+Loads, each a sequence of ``dataReceived`` calls on one connection, each
+call given a new bytes object (made before the timing), as a socket gives:
+a memo keyed by the received bytes pays for hashing them every time.
 
 - ``keep-alive``: one request per call, a head like wrk's (``Host`` only);
 - ``keep-alive-8``: one request per call, a browser-like head of 8 fields;
 - ``pipelined``: 16 wrk-like requests per call;
+- ``keep-alive-varied``: one request per call, each with another target
+  (`VARIED_TARGETS` of them, cycled): no memo of a whole request can help;
 - ``close``: one wrk-like request with ``Connection: close`` per
   connection, each a new connection (built, connected, fed, lost). Like
   wrk's 50 connections, `CLOSE_CONCURRENCY` connections are open at once:
@@ -96,6 +100,14 @@ BROWSER_GET: Final = (
 )
 
 CLOSE_GET: Final = WRK_GET[:-2] + b"Connection: close\r\n\r\n"
+
+VARIED_TARGETS: Final = 4096
+"""Distinct requests of the ``keep-alive-varied`` load (more than any memo
+of txhttp keeps: each one is parsed afresh)."""
+VARIED_GETS: Final = tuple(
+    b"GET /item?id=%d HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n" % index
+    for index in range(VARIED_TARGETS)
+)
 CLOSE_CONCURRENCY: Final = 50
 """Connections open at once under the ``close`` load (wrk's count)."""
 
@@ -106,7 +118,10 @@ LOADS: Final[dict[str, tuple[bytes, int]]] = {
     "keep-alive-8": (BROWSER_GET, 1),
     "pipelined": (WRK_GET * PIPELINE_DEPTH, PIPELINE_DEPTH),
     "close": (CLOSE_GET, 1),
+    "keep-alive-varied": (VARIED_GETS[0], 1),
 }
+VARIED_LOADS: Final[dict[str, tuple[bytes, ...]]] = {"keep-alive-varied": VARIED_GETS}
+"""Loads whose calls cycle through these requests instead of repeating one."""
 PER_CONNECTION_LOADS: Final = frozenset({"close"})
 """Loads that open a new connection for every ``dataReceived`` call."""
 
@@ -284,13 +299,23 @@ def drive(build: Callable[[], _Connection], load: str, requests: int) -> float:
     protocol.makeConnection(NullTransport())
     receive = protocol.dataReceived
     flush = _flush_timers
+    sequence = _received(load, data, calls)
     gc.collect()
     start = time.process_time()
-    for i in range(calls):
-        receive(data)
+    for i, received in enumerate(sequence):
+        receive(received)
         if i % flush_every == 0:
             flush()
     return time.process_time() - start
+
+
+def _received(load: str, data: bytes, calls: int) -> list[bytes]:
+    """
+    What each call of ``load`` receives: a new bytes object each time, as a
+    socket gives (so no memo keyed by the bytes finds their hash cached).
+    """
+    varied = VARIED_LOADS.get(load, (data,))
+    return [bytes(bytearray(varied[i % len(varied)])) for i in range(calls)]
 
 
 def _drive_connections(
@@ -308,12 +333,13 @@ def _drive_connections(
         protocol.makeConnection(transport)
         protocol.dataReceived(data)
         open_.append(protocol)
+    sequence = _received("close", data, connections)
     gc.collect()
     start = time.process_time()
-    for i in range(connections):
+    for i, received in enumerate(sequence):
         protocol = build()
         protocol.makeConnection(transport)
-        protocol.dataReceived(data)
+        protocol.dataReceived(received)
         open_.append(protocol)
         open_.popleft().connectionLost(reason)
         if i % TIMER_FLUSH == 0:
@@ -409,10 +435,15 @@ def report(
 ) -> None:
     """Print CPU per request and the ratios of issue 4."""
     print("CPU microseconds per request (best round; close: per connection)")
-    print(f"  {'server':<14}" + "".join(f"{load:>14}" for load in loads))
+    widths = [max(14, len(load) + 2) for load in loads]
+    print(
+        f"  {'server':<14}"
+        + "".join(f"{load:>{width}}" for load, width in zip(loads, widths, strict=True))
+    )
     for kind in servers:
         cells = "".join(
-            f"{results[kind, load].us_per_request:>14.2f}" for load in loads
+            f"{results[kind, load].us_per_request:>{width}.2f}"
+            for load, width in zip(loads, widths, strict=True)
         )
         print(f"  {kind:<14}{cells}")
     print()

@@ -365,6 +365,41 @@ _R_AFTER_BODY_READ: Final = _REQUEST_TRANSITIONS[
 ]
 
 
+def _fast_head(
+    data: bytes | bytearray, limits: Limits, start: int, end: int
+) -> RequestHead | None:
+    """The head in ``data[start:end]`` the fast way, or ``None`` on any doubt."""
+    parts = fast_request_head(data, limits, start, end)
+    if parts is None:
+        return None
+    method, target, version, fields = parts
+    return build_request_head(method, target, version, fields, limits)
+
+
+def parse_whole_request(data: bytes, limits: Limits) -> RequestHead | None:
+    """
+    Parse ``data`` if it is exactly one whole request without a body.
+
+    The head is split and checked by the same functions as
+    `RequestParser.next_event`'s fast path, with the same limits; ``None``
+    means anything else (more or fewer bytes than one head, a body, empty
+    lines first, any doubt, any error): feed ``data`` to a `RequestParser`,
+    which decides (and raises what is wrong).
+    """
+    size = len(data)
+    if not size or data[0] in _LINE_END_BYTES:
+        return None
+    if size > limits.max_header_section_bytes or data.find(b"\r\n\r\n") != size - 4:
+        return None
+    try:
+        head = _fast_head(data, limits, 0, size)
+    except RemoteProtocolError:
+        return None  # The parser raises it again, as it would have anyway.
+    if head is None or head.framing is not NO_BODY:
+        return None
+    return head
+
+
 class RequestParser(_Received):
     """
     Turns the bytes of one connection into request events (server side).
@@ -453,15 +488,10 @@ class RequestParser(_Received):
                     end = data.find(b"\r\n\r\n", pos)
                     if pos < end <= pos + self._fast_limit:
                         end += 4
-                        limits = self.limits
-                        parts = fast_request_head(data, limits, pos, end)
-                        if parts is not None:
+                        head = _fast_head(data, self.limits, pos, end)
+                        if head is not None:
                             self._use_through(end)
                             self._empty_lines = 0
-                            method, target, version, fields = parts
-                            head = build_request_head(
-                                method, target, version, fields, limits
-                            )
                             framing = head.framing
                             if framing is NO_BODY:
                                 self._state = _R_AFTER_HEAD_WITHOUT_BODY
@@ -565,6 +595,14 @@ class RequestParser(_Received):
     def is_between_messages(self) -> bool:
         """True when the last event was an `EndOfMessage` (or none yet)."""
         return self._state is _R_HEAD or self._state is RequestState.CLOSED
+
+    def is_idle(self) -> bool:
+        """
+        True between requests with no byte held: the next bytes fed start a
+        new request head, so a caller may hand them to ``parse_whole_request``
+        instead (this parser is then still ready for the request after).
+        """
+        return self._state is _R_HEAD and not self._held and not self._buf
 
 
 # --- the response side -----------------------------------------------------
@@ -875,3 +913,16 @@ class ResponseParser(_Received):
     def is_between_messages(self) -> bool:
         """True when no response is expected or in progress."""
         return self._state is ResponseState.IDLE or self._state is ResponseState.CLOSED
+
+    def body_bytes_to_receive(self) -> int | None:
+        """
+        Bytes of the current Content-Length body not fed yet, else ``None``.
+
+        Bytes fed but not yet returned as events do not count: they were
+        received. ``None`` when no Content-Length body is being read
+        (between responses, in a head, a chunked body, a body read until
+        close): the count is not known then.
+        """
+        if self._state is not ResponseState.LENGTH_BODY:
+            return None
+        return self._remaining - self.buffered_bytes

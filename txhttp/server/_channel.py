@@ -47,6 +47,7 @@ from zope.interface import implementer
 
 from txhttp._wire import (
     DEFAULT_LIMITS,
+    END_OF_MESSAGE,
     HTTP_1_1,
     ConnectionClosed,
     EndOfMessage,
@@ -55,6 +56,7 @@ from txhttp._wire import (
     RequestHead,
     RequestParser,
 )
+from txhttp._wire._parser import parse_whole_request
 from txhttp.server._date import DateCache
 from txhttp.server._exchange import ExchangeFactory, RequestDropped
 from txhttp.server._slot import ChannelSlot, SlotState, error_response
@@ -308,6 +310,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         "_state",
         "_t",
         "_transport_paused",
+        "_wire_limits",
         "clock",
     )
 
@@ -341,6 +344,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._lingered_bytes = 0
         self._no_delay_set = False
         self._t: _Transport | None = None
+        # The parser's limits, made with the parser or the first request.
+        self._wire_limits: Limits | None = None
 
     # -- time ---------------------------------------------------------------
 
@@ -414,9 +419,47 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self.resetTimeout()
         if state is _ST_OPEN or (state is _ST_DRAINING and self._reading is not None):
             parser = self._parser
+            taken = False
+            if (
+                state is _ST_OPEN
+                and not self._slots
+                and not self._processing
+                and not self._read_pauses
+                and not self._transport_paused
+                and type(data) is bytes
+                and (parser is None or parser.is_idle())
+            ):
+                # The usual receive of an idle connection: one whole request
+                # without a body. The parser's own checks are applied to it
+                # without feeding it (``parse_whole_request``).
+                limits = self._wire_limits
+                if limits is None:
+                    limits = self._wire_limits = self._new_limits()
+                head = parse_whole_request(data, limits)
+                if head is not None:
+                    # What `_process` does with the same request from the
+                    # parser, in the same calls: the head, then its end
+                    # (unless reading was paused meanwhile: `_end_waits`).
+                    self._processing = True
+                    try:
+                        slot = self._head_received(head)
+                        if self._reading is slot:
+                            if not self._read_pauses:
+                                self.requestReadFinished(END_OF_MESSAGE)
+                            else:
+                                self._end_waits(head, data)
+                    finally:
+                        self._processing = False
+                    parser = self._parser
+                    if parser is None or (parser.is_idle() and not self._peer_closed):
+                        return
+                    # The end waits, or bytes or the peer's close came while
+                    # the handler ran: the general path takes it from here.
+                    taken = True
             if parser is None:
                 parser = self._parser = self._new_parser()
-            parser.feed(data)
+            if not taken:
+                parser.feed(data)
             self._process()
             if (
                 self._header_call is None
@@ -434,10 +477,35 @@ class HTTPChannel(Protocol, TimeoutMixin):
             if self._lingered_bytes > self.max_linger_bytes:
                 self._close()
 
+    def _new_limits(self) -> Limits:
+        return _effective_limits(self.limits, self.maxHeaderLength, self.max_body_bytes)
+
     def _new_parser(self) -> RequestParser:
-        return RequestParser(
-            _effective_limits(self.limits, self.maxHeaderLength, self.max_body_bytes)
-        )
+        limits = self._wire_limits
+        if limits is None:
+            limits = self._wire_limits = self._new_limits()
+        return RequestParser(limits)
+
+    def _end_waits(self, head: RequestHead, data: bytes) -> None:
+        """
+        Reading was paused while a whole request's exchange started.
+
+        ``data`` held all of that request (``parse_whole_request`` took it
+        without the parser): the parser is fed it again and moved past its
+        head, so that its end waits there, before any bytes received while
+        the exchange ran, as if the parser had read it in the first place.
+        """
+        if _PAUSE_ABORTED in self._read_pauses:
+            return  # Nothing more is read: connectionLost tells the exchange.
+        parser = self._parser
+        later = parser.take_leftover() if parser is not None else b""
+        parser = self._parser = self._new_parser()
+        parser.feed(data)
+        if parser.next_event() != head:
+            raise RuntimeError("bug: the parser disagrees on a request")
+        parser.feed(later)
+        if self._peer_closed:  # Told meanwhile (readConnectionLost).
+            parser.feed_eof()
 
     def readConnectionLost(self) -> None:
         """The peer closed its sending side."""
@@ -640,7 +708,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
             # keep-alive): it sends nothing after this request (RFC 9112,
             # section 9.6).
             self._client_closing = True
-            self.setReadPersistent(False)
+            if self._state is not _ST_DRAINING:  # setReadPersistent(False)
+                self._advance(_IN_STOP_READING)
         elif head.method == b"CONNECT":
             # We do not tunnel: nothing after a CONNECT is read as HTTP.
             self.setReadPersistent(False)
@@ -704,7 +773,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         Their exchanges get ``Exchange.connection_lost`` with ``RequestDropped``,
         and no further request is read.
         """
-        self.setReadPersistent(False)
+        if self._state is not _ST_DRAINING:  # setReadPersistent(False), inline
+            self._advance(_IN_STOP_READING)
         slots = self._slots
         if not slots or slots[-1] is slot:
             return
@@ -921,8 +991,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
             status is None
             and self._client_closing
             and (reading is None or reading._body_done)
-            and self._parser is not None
-            and not self._parser.buffered_bytes
+            # (No parser: every request came whole, see dataReceived.)
+            and (self._parser is None or not self._parser.buffered_bytes)
         ):
             if self._backlog:
                 # Close once the response is written, never cut it short.
