@@ -210,23 +210,29 @@ def _twisted_run(main: Callable[[Any], Any]) -> None:
 
 
 def _make_agent(
-    name: str, reactor: Any, concurrency: int, read_size: int = 0
+    name: str, reactor: Any, concurrency: int, read_size: int = 0, low_water: int = -1
 ) -> tuple[Any, Any]:
     """
     Return (agent, pool) for a Twisted-side client.
 
-    ``read_size``: txhttp's pool ``max_read_bytes`` (0: the pool's default).
+    ``read_size``: txhttp's pool ``max_read_bytes`` (0: the pool's default);
+    ``low_water``: its ``read_low_water`` (-1: the pool's default, 0: off).
     Twisted's Agent always reads its reactor's ``bufferSize`` (64 KiB).
     """
     if name in ("txhttp-agent", "treq-txhttp"):
         from txhttp.client._agent import Agent
-        from txhttp.client._pool import DEFAULT_MAX_READ_BYTES, HTTPConnectionPool
+        from txhttp.client._pool import (
+            DEFAULT_MAX_READ_BYTES,
+            DEFAULT_READ_LOW_WATER,
+            HTTPConnectionPool,
+        )
 
         pool = HTTPConnectionPool(
             reactor,
             max_connections_per_host=concurrency,
             max_idle_per_host=concurrency,
             max_read_bytes=read_size or DEFAULT_MAX_READ_BYTES,
+            read_low_water=DEFAULT_READ_LOW_WATER if low_water < 0 else low_water,
         )
         return Agent(reactor, pool=pool), pool
     from twisted.web.client import Agent as TwistedAgent
@@ -346,7 +352,13 @@ def run_asyncio_client(
 
 
 def run_download(
-    name: str, url: bytes, repeat: int, read_size: int, consumer: str
+    name: str,
+    url: bytes,
+    repeat: int,
+    read_size: int,
+    consumer: str,
+    *,
+    low_water: int = -1,
 ) -> dict[str, Any]:
     """
     Download the big body ``repeat`` times over one connection.
@@ -355,8 +367,10 @@ def run_download(
     lengths of the pieces the client hands over (http.client: ``read`` of
     256 KiB at a time; the Agents: a body protocol's ``dataReceived``), and
     ``"collect"`` builds the whole body as one ``bytes`` (http.client:
-    ``read()``; the Agents: ``readBody``). Returns the lists of wall and CPU
-    seconds per download and the bytes of the last one.
+    ``read()``; the Agents: ``readBody``). ``read_size`` and ``low_water``
+    tune txhttp's pool (`_make_agent`). Returns the lists of wall and CPU
+    seconds per download, the bytes of the last one, and the number of
+    pieces the body came in (the reads that carried body bytes).
     """
     seconds: list[float] = []
     cpus: list[float] = []
@@ -393,15 +407,18 @@ def run_download(
             reactor,
             1,
             read_size=read_size,
+            low_water=low_water,
         )
 
         class Counter(Protocol):
             def __init__(self) -> None:
                 self.total = 0
+                self.pieces = 0
                 self.done: Deferred[None] = Deferred()
 
             def dataReceived(self, data: bytes) -> None:
                 self.total += len(data)
+                self.pieces += 1
 
             def connectionLost(self, reason: Any = None) -> None:
                 self.done.callback(None)
@@ -418,6 +435,7 @@ def run_download(
                 response.deliverBody(counter)
                 await counter.done
                 total = counter.total
+                result["pieces"] = counter.pieces
             seconds.append(time.perf_counter() - t0)
             cpus.append(time.process_time() - cpu0)
             result["bytes"] = total
@@ -586,7 +604,14 @@ def _worker_main(args: argparse.Namespace) -> None:
     if args.mode == "memory":
         out = run_in_memory(args.client, args.count)
     elif args.mode == "download":
-        out = run_download(args.client, url, args.count, args.read_size, args.consumer)
+        out = run_download(
+            args.client,
+            url,
+            args.count,
+            args.read_size,
+            args.consumer,
+            low_water=args.low_water,
+        )
     elif args.client in ("aiohttp", "httpx"):
         out = run_asyncio_client(args.client, url, args.count, args.concurrency)
     else:
@@ -717,13 +742,14 @@ def _small_gets(
 
     Each round runs every client once at each concurrency, one after the
     other, so a busy spell on the machine hits every client alike; the best
-    round of each client is kept (the least disturbed one).
+    round of each client is kept (the least disturbed one). Every other round
+    runs the clients in reverse order, so none always runs first or last.
     """
     concurrencies = [int(c) for c in args.in_flight.split(",")]
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for _ in range(args.rounds):
+    for round_number in range(args.rounds):
         for concurrency in concurrencies:
-            for client in clients:
+            for client in clients if round_number % 2 == 0 else clients[::-1]:
                 runs.setdefault((client, concurrency), []).append(
                     _spawn(
                         "--client", client, "--url", small,
@@ -770,16 +796,26 @@ def _download(args: argparse.Namespace, big: str) -> None:
     The big download: interleaved rounds, each client in a fresh process.
 
     Variants: ``txhttp-agent@N`` is txhttp's Agent with a pool reading N
-    bytes per ``recv`` (``--read-sizes``; 0 means the pool's default).
+    bytes per ``recv`` (``--read-sizes``; 0 means the pool's default), and
+    ``txhttp-agent@N/L`` one whose ``read_low_water`` is L (``--low-waters``;
+    0 turns it off).
     """
     consumer = args.consumer
-    variants: list[tuple[str, str, int]] = [
-        (f"txhttp-agent@{size}" if size else "txhttp-agent", "txhttp-agent", size)
-        for size in (int(x) for x in args.read_sizes.split(","))
-    ]
+    low_waters = (
+        [int(x) for x in args.low_waters.split(",")] if args.low_waters else [-1]
+    )
+    variants: list[tuple[str, str, int, int]] = []
+    for size in (int(x) for x in args.read_sizes.split(",")):
+        for low in low_waters:
+            label = "txhttp-agent"
+            if size or low >= 0:
+                label += f"@{size}" if size else "@default"
+            if low >= 0:
+                label += f"/{low}"
+            variants.append((label, "txhttp-agent", size, low))
     variants += [
-        ("twisted-agent", "twisted-agent", 0),
-        ("http.client", "http.client", 0),
+        ("twisted-agent", "twisted-agent", 0, -1),
+        ("http.client", "http.client", 0, -1),
     ]
     repeat = args.download_repeat
     if args.profile:
@@ -797,28 +833,40 @@ def _download(args: argparse.Namespace, big: str) -> None:
     # Warm the server's page cache first: the first read of the file is
     # slower whoever makes it.
     _spawn("--mode", "download", "--client", "http.client", "--url", big)
-    seconds: dict[str, list[float]] = {label: [] for label, _, _ in variants}
-    cpus: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    seconds: dict[str, list[float]] = {label: [] for label, *_ in variants}
+    cpus: dict[str, list[float]] = {label: [] for label, *_ in variants}
+    pieces: dict[str, list[int]] = {label: [] for label, *_ in variants}
     for _ in range(args.rounds):
-        for label, client, size in variants:
+        for label, client, size, low in variants:
             r = _spawn(
                 "--mode", "download", "--client", client, "--url", big,
                 "--count", str(repeat), "--read-size", str(size),
-                "--consumer", consumer,
+                "--low-water", str(low), "--consumer", consumer,
             )  # fmt: skip
             assert int(r["bytes"]) == BIG_BYTES, r
             seconds[label] += r["seconds"]
             cpus[label] += r["cpu"]
+            if "pieces" in r:
+                pieces[label].append(int(r["pieces"]))
     mib = BIG_BYTES / (1 << 20)
-    print(f"  {'client':<22}{'MB/s':>10}{'CPU us/MiB':>12}   (best of each)")
+    print(
+        f"  {'client':<28}{'MB/s':>10}{'CPU us/MiB':>12}{'median':>9}"
+        f"{'pieces/MiB':>12}   (best of each; medians)"
+    )
     speed: dict[str, float] = {}
     cpu_per: dict[str, float] = {}
-    for label, _, _ in variants:
+    for label, *_ in variants:
         speed[label] = BIG_BYTES / min(seconds[label]) / 1e6
         cpu_per[label] = min(cpus[label]) / mib * 1e6
-        print(f"  {label:<22}{speed[label]:>10,.0f}{cpu_per[label]:>12.1f}")
+        median = sorted(cpus[label])[len(cpus[label]) // 2] / mib * 1e6
+        counts = sorted(pieces[label])
+        per = f"{counts[len(counts) // 2] / mib:.1f}" if counts else "-"
+        print(
+            f"  {label:<28}{speed[label]:>10,.0f}{cpu_per[label]:>12.1f}"
+            f"{median:>9.1f}{per:>12}"
+        )
     base = "http.client"
-    for label, client, _ in variants:
+    for label, client, *_ in variants:
         if client == "txhttp-agent":
             print(
                 f"  {label} / http.client: MB/s {speed[label] / speed[base]:.2f}"
@@ -864,6 +912,13 @@ def main() -> None:
         "comma separated; 0 is the pool's default (0)",
     )
     parser.add_argument(
+        "--low-waters",
+        default="",
+        help="txhttp pool read_low_water values to compare in the download "
+        "(each with each --read-sizes value), comma separated; 0 turns it "
+        "off (the pool's default)",
+    )
+    parser.add_argument(
         "--download-repeat",
         type=int,
         default=3,
@@ -886,6 +941,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--read-size", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--low-water", type=int, default=-1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker_main(args)

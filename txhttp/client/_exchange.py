@@ -253,6 +253,16 @@ class ClientExchange:
         """Whether `pause_reading` is in effect."""
         return self._paused
 
+    def body_bytes_to_receive(self) -> int | None:
+        """
+        Bytes of the response's Content-Length body not received yet
+        (`ResponseParser.body_bytes_to_receive`); ``None`` when no response
+        is being read or its body's length is not known.
+        """
+        if not self._reading:
+            return None
+        return self._parser.body_bytes_to_receive()
+
     # -- the driver's calls -------------------------------------------------------
 
     def begin(self, request: ClientRequest) -> None:
@@ -409,6 +419,18 @@ class ClientExchange:
         if timer is not None and timer.active():
             timer.cancel()
         self.stop_body()
+
+    def release_timer(self) -> None:
+        """
+        Cancel the wait timer kept for a next exchange (``keep_timer``) when
+        nothing waits on it now: the driver calls this once an exchange is
+        over and no next one began at once, so no timer outlives it.
+        """
+        timer = self._timer
+        if timer is not None and self._wait is None:
+            self._timer = None
+            if timer.active():
+                timer.cancel()
 
     def stop_body(self) -> None:
         """Stop writing the request body (the transport is going away)."""

@@ -27,8 +27,10 @@ the server (`RequestNotSent`), or its method is idempotent (RFC 9110,
 section 9.2.2) and it has no body producer that was already consumed.
 
 The connections the pool builds read their sockets 64 KiB at a time, and up
-to `HTTPConnectionPool.max_read_bytes` while a large body streams in (fewer
-reactor turns per MiB).
+to `HTTPConnectionPool.max_read_bytes` while a large body streams in; over
+TCP on Linux they also raise the socket's receive low-water mark
+(`HTTPConnectionPool.read_low_water`, see ``ReadLowWater``) so the kernel
+wakes the reactor once per large piece. Both mean fewer reactor turns per MiB.
 
 Time comes from the reactor given to the pool (an ``IReactorTime``), so tests
 drive it with a ``Clock``. This module leaves out URLs, TLS and proxies (see
@@ -53,7 +55,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
     IStreamClientEndpoint,
 )
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, connectionDone
 from twisted.python.failure import Failure
 
 from txhttp._wire import Limits
@@ -65,6 +67,13 @@ from txhttp.client._errors import (
     RequestTransmissionFailed,
     ResponseNeverReceived,
     TotalTimeout,
+)
+from txhttp.client._lowat import (
+    DEFAULT_READ_LOW_WATER,
+    DEFAULT_READ_LOW_WATER_DELAY,
+    ReadLowWater,
+    low_water_socket,
+    prepare_allocator,
 )
 from txhttp.client._protocol import HTTP11ClientProtocol
 from txhttp.client._request import ClientRequest
@@ -79,6 +88,8 @@ __all__ = [
     "DEFAULT_MAX_QUEUED",
     "DEFAULT_MAX_READ_BYTES",
     "DEFAULT_QUEUE_TIMEOUT",
+    "DEFAULT_READ_LOW_WATER",
+    "DEFAULT_READ_LOW_WATER_DELAY",
     "IDEMPOTENT_METHODS",
     "HTTPConnectionPool",
     "HostStats",
@@ -104,19 +115,23 @@ clients, while one slow host still cannot take the whole pool.
 DEFAULT_MAX_IDLE_PER_HOST: Final = 10
 """Idle connections kept per key: all of them, up to the per-host cap."""
 
-DEFAULT_MAX_READ_BYTES: Final = 256 * 1024
+DEFAULT_MAX_READ_BYTES: Final = 1024 * 1024
 """
 Most bytes taken from a connection's socket in one read (``recv``).
 
 Twisted's reactor reads its transport's ``bufferSize`` (64 KiB) per
 readiness event. A connection of the pool starts there and switches to this
 size while reads come back full (a large body is streaming in), then back
-at the first short read. Reading 256 KiB at a time cut the CPU per MiB of a
-100 MiB loopback download by a quarter to a half against 64 KiB
-(``bench/bench_client.py --download-only --read-sizes 65536,262144,1048576``);
-1 MiB was no better, and often slower. Small reads stay at 64 KiB because
-asking for more than glibc's 128 KiB ``mmap`` threshold costs an ``mmap``, an
-``mremap`` and a ``munmap`` per read (about 12 us for a 200-byte answer).
+at the first short read. With the receive low-water mark
+(``DEFAULT_READ_LOW_WATER``) a 100 MiB loopback download then takes about one
+read per MiB instead of four to nine (``bench/bench_client.py
+--download-only --read-sizes 262144,1048576 --low-waters 0,1048576``; see
+bench/README.md). Small reads stay at 64 KiB: a read allocates its whole
+size first, and above glibc's ``mmap`` threshold (128 KiB until raised) each
+read would cost an ``mmap``, an ``mremap`` and a ``munmap`` (about 12 us for
+a 200-byte answer); the first switch to large reads raises that threshold
+once per process (``prepare_allocator``), without which 1 MiB reads cost a
+page fault per 4 KiB and were slower than 256 KiB ones.
 """
 
 DEFAULT_IDLE_TIMEOUT: Final = 15.0
@@ -352,6 +367,14 @@ class HTTPConnectionPool:
             used while reads come back full (see `DEFAULT_MAX_READ_BYTES`).
             Applies to TCP and UNIX sockets carrying plain HTTP with the
             default protocol; TLS decrypts in records and is left alone.
+        read_low_water: Most bytes the kernel may gather before it wakes
+            the reactor while a large Content-Length body streams in
+            (``SO_RCVLOWAT``; see ``DEFAULT_READ_LOW_WATER``), at most
+            ``max_read_bytes``; 0 or 1 turns it off. Plain TCP on Linux
+            with the default protocol only.
+        read_low_water_delay: Seconds after the last read at which a
+            raised low-water mark is dropped, so a sender that slows down
+            waits at most this long (``DEFAULT_READ_LOW_WATER_DELAY``).
         limits: Parser limits for each connection's responses.
         protocol_factory: Builds each connection's protocol from the pool's
             quiescent callback; the default builds `HTTP11ClientProtocol`.
@@ -375,6 +398,8 @@ class HTTPConnectionPool:
         queue_timeout: float = DEFAULT_QUEUE_TIMEOUT,
         retry_automatically: bool = True,
         max_read_bytes: int = DEFAULT_MAX_READ_BYTES,
+        read_low_water: int = DEFAULT_READ_LOW_WATER,
+        read_low_water_delay: float = DEFAULT_READ_LOW_WATER_DELAY,
         limits: Limits | None = None,
         protocol_factory: ProtocolFactory | None = None,
     ) -> None:
@@ -384,12 +409,14 @@ class HTTPConnectionPool:
             ("idle_timeout", idle_timeout),
             ("queue_timeout", queue_timeout),
             ("max_read_bytes", max_read_bytes),
+            ("read_low_water_delay", read_low_water_delay),
         ):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, not {value!r}")
         for name, value in (
             ("max_idle_per_host", max_idle_per_host),
             ("max_queued", max_queued),
+            ("read_low_water", read_low_water),
         ):
             if value < 0:
                 raise ValueError(f"{name} must not be negative, not {value!r}")
@@ -408,6 +435,8 @@ class HTTPConnectionPool:
         self.queue_timeout: Final = queue_timeout
         self.retry_automatically: Final = retry_automatically
         self.max_read_bytes: Final = max_read_bytes
+        self.read_low_water: Final = min(read_low_water, max_read_bytes)
+        self.read_low_water_delay: Final = read_low_water_delay
         self._limits = limits
         self._protocol_factory = protocol_factory or self._default_protocol
         self._hosts: dict[PoolKey, _Host] = {}
@@ -921,6 +950,8 @@ class HTTPConnectionPool:
             clock=self._clock,
             limits=self._limits,
             max_read_bytes=self.max_read_bytes,
+            read_low_water=self.read_low_water,
+            read_low_water_delay=self.read_low_water_delay,
         )
 
 
@@ -935,6 +966,10 @@ class _ReadSizingProtocol(HTTP11ClientProtocol):
     Twisted also uses ``bufferSize`` as the write buffer size past which a
     request body producer is paused; that bound moves with it, within
     ``max_read_bytes``.
+
+    Over TCP on Linux, a read of at least the starting size also sets the
+    socket's low-water mark for the next one (`ReadLowWater`, up to
+    ``read_low_water``), from the body bytes still to come.
     """
 
     def __init__(
@@ -944,11 +979,18 @@ class _ReadSizingProtocol(HTTP11ClientProtocol):
         clock: IReactorTime,
         limits: Limits | None,
         max_read_bytes: int,
+        read_low_water: int = 0,
+        read_low_water_delay: float = DEFAULT_READ_LOW_WATER_DELAY,
     ) -> None:
         super().__init__(quiescent, clock=clock, limits=limits)
+        self._timer_clock = clock
         self._max_read_bytes = max_read_bytes
         self._base_read_bytes = max_read_bytes
         self._socket: FileDescriptor | None = None
+        self._read_low_water = read_low_water
+        self._read_low_water_delay = read_low_water_delay
+        self._low_water: ReadLowWater | None = None
+        self._body_idle_timeout: float | None = None
 
     def connectionMade(self) -> None:
         """Find the socket transport (not there under TLS) and its read size."""
@@ -959,14 +1001,43 @@ class _ReadSizingProtocol(HTTP11ClientProtocol):
             transport.bufferSize = self._base_read_bytes = base
             if base < self._max_read_bytes:
                 self._socket = transport
+            if self._read_low_water > 1:
+                sock = low_water_socket(transport)
+                if sock is not None:
+                    self._low_water = ReadLowWater(
+                        sock,
+                        self._timer_clock,
+                        most=self._read_low_water,
+                        least=max(2, base),
+                        delay=self._read_low_water_delay,
+                    )
+
+    def request(self, request: ClientRequest) -> Deferred[Response]:
+        """Note the request's body idle timeout (it bounds the mark's wait)."""
+        self._body_idle_timeout = request.body_idle_timeout
+        return HTTP11ClientProtocol.request(self, request)
 
     def dataReceived(self, data: bytes) -> None:
         """Adjust the next read's size to this one's, then handle ``data``."""
+        size = len(data)
         socket = self._socket
         if socket is not None:
-            size = len(data)
             if size >= socket.bufferSize:
+                prepare_allocator(self._max_read_bytes)
                 socket.bufferSize = self._max_read_bytes
             elif size <= self._base_read_bytes:
                 socket.bufferSize = self._base_read_bytes
         HTTP11ClientProtocol.dataReceived(self, data)
+        low_water = self._low_water
+        if low_water is not None and (
+            size >= self._base_read_bytes or low_water.mark != 1
+        ):
+            low_water.after_read(self.body_bytes_to_receive(), self._body_idle_timeout)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """Stop the low-water mark's timer, then end as the protocol does."""
+        low_water = self._low_water
+        if low_water is not None:
+            self._low_water = None
+            low_water.stop()
+        HTTP11ClientProtocol.connectionLost(self, reason)

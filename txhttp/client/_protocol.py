@@ -11,7 +11,9 @@ keep-alive verdict; the protocol turns what it reports into a `Response`
 through the quiescent callback only when the connection is truly reusable.
 Over a plain TCP transport with nothing buffered, a request goes to the
 socket at once instead of on the reactor's next turn, unless other
-connections on the same clock (reactor) are busy (``_writethrough``).
+connections on the same clock (reactor) are busy: then a request without a
+body goes to the socket at the end of the reactor's turn, with theirs
+(``_writethrough``).
 
 Its life is the `ClientState` machine: every legal move is a row of
 `_TRANSITIONS` and `_advance` refuses the rest. ``connectionLost`` dispatches
@@ -76,6 +78,7 @@ from txhttp.client._response import (
 )
 from txhttp.client._writethrough import (
     WRITE_THROUGH_MAX_BUSY,
+    TurnEndConsumer,
     WriteThroughConsumer,
     busy_for,
 )
@@ -241,7 +244,10 @@ class HTTP11ClientProtocol(Protocol):
             clock = cast(IReactorTime, reactor)
         self._clock = clock
         self._quiescent_callback = quiescentCallback
-        self._exchange = ClientExchange(self, clock, limits)
+        # The wait timer is kept from one exchange to the next when the next
+        # begins at once (a keep-alive loop: no timer call per request) and
+        # released otherwise (ClientExchange.release_timer).
+        self._exchange = ClientExchange(self, clock, limits, keep_timer=True)
         self._max_buffered_body_bytes = max_buffered_body_bytes
         self._control = _BodyControl(self)
         self._state = _ST_QUIESCENT
@@ -254,6 +260,7 @@ class HTTP11ClientProtocol(Protocol):
         self._tunnel: IProtocol | None = None
         # Set when connected over plain TCP (see connectionMade).
         self._write_through: WriteThroughConsumer | None = None
+        self._turn_end: TurnEndConsumer | None = None
         self._busy = busy_for(clock)
 
     # -- public API -----------------------------------------------------------
@@ -272,6 +279,14 @@ class HTTP11ClientProtocol(Protocol):
             and not self._tunnel_pending
             and self._tunnel is None
         )
+
+    def body_bytes_to_receive(self) -> int | None:
+        """
+        Bytes of the response body being read that have not arrived yet,
+        when its Content-Length says; ``None`` otherwise (no response under
+        way, a chunked body, a body read until close).
+        """
+        return self._exchange.body_bytes_to_receive()
 
     def when_closed(self) -> Deferred[None]:
         """
@@ -330,11 +345,14 @@ class HTTP11ClientProtocol(Protocol):
             self._generation_failed(invalid)
             return deferred
         consumer = self._write_through
-        if consumer is None or self._busy.count > WRITE_THROUGH_MAX_BUSY:
+        if consumer is not None and self._busy.count <= WRITE_THROUGH_MAX_BUSY:
+            exchange.send(head, consumer)
+        elif self._turn_end is not None and request.bodyProducer is None:
+            # Busy with others: the head leaves with theirs, at the turn's end.
+            exchange.send(head, self._turn_end)
+        else:
             # Stream transports accept producers; ITransport does not say so.
             exchange.send(head, cast(IConsumer, self.transport))
-        else:
-            exchange.send(head, consumer)
         return deferred
 
     def abort(self, reason: Exception | None = None) -> Deferred[None]:
@@ -398,7 +416,7 @@ class HTTP11ClientProtocol(Protocol):
         """
         Turn Nagle off (a request head must not wait for an ACK); over a
         plain TCP transport, prepare to write requests through to the socket
-        (see ``WriteThroughConsumer``).
+        (see ``WriteThroughConsumer`` and ``TurnEndConsumer``).
         """
         transport = self.transport
         if ITCPTransport.providedBy(transport):
@@ -406,6 +424,9 @@ class HTTP11ClientProtocol(Protocol):
         transport_object: object = transport
         if isinstance(transport_object, TCPConnection):
             self._write_through = WriteThroughConsumer(transport_object)
+            self._turn_end = TurnEndConsumer(
+                transport_object, self._clock, self._busy.batch
+            )
 
     def dataReceived(self, data: bytes) -> None:
         """Feed the exchange and act on what it reports."""
@@ -589,6 +610,7 @@ class HTTP11ClientProtocol(Protocol):
             body=stream,
         )
         self._advance(_IN_RESPONSE_DONE)
+        self._exchange.release_timer()
         stream.finish(Failure(ResponseDone("tunnel established")), ())
         deferred = self._deferred
         self._deferred = None
@@ -620,7 +642,10 @@ class HTTP11ClientProtocol(Protocol):
             self._close()
         # Else every promised byte is on the wire: wait for the producer.
         if stream is not None:
+            # The body protocol may start the next request on this
+            # connection from here, reusing the kept wait timer.
             stream.finish(reason, end.trailers)
+        exchange.release_timer()
 
     def _give_back_or_close(self) -> None:
         """Request written and response read: give back to the pool, or close."""
@@ -743,6 +768,9 @@ class HTTP11ClientProtocol(Protocol):
             stream.finish(body_error)
 
     def _abort_transport(self) -> None:
+        turn_end = self._turn_end
+        if turn_end is not None:
+            turn_end.discard()  # an aborted request's head must not go out
         transport = self.transport
         if transport is not None:
             # abortConnection is on ITCPTransport and TLS transports, not ITransport.

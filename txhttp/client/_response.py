@@ -76,6 +76,7 @@ class BodyStream:
     """
 
     __slots__ = (
+        "_attached",
         "_buffer",
         "_buffered",
         "_consumer_paused",
@@ -96,6 +97,7 @@ class BodyStream:
         self._control = control
         self._max_buffered = max_buffered_bytes
         self._protocol: IProtocol | None = None
+        self._attached = False
         self._buffer: deque[bytes] = deque()
         self._buffered = 0
         self._end: Failure | None = None
@@ -158,11 +160,14 @@ class BodyStream:
         Raises:
             RuntimeError: If a body protocol was already attached.
         """
-        if self._protocol is not None:
+        if self._attached:
+            held = self._protocol
             raise RuntimeError(
-                f"the response body is already delivered to {self._protocol!r}; "
-                "deliverBody may be called once"
+                "the response body is already delivered"
+                + ("" if held is None else f" to {held!r}")
+                + "; deliverBody may be called once"
             )
+        self._attached = True
         self._protocol = protocol
         # As in twisted.web, the body protocol's transport is a push producer,
         # not a full ITransport.
@@ -221,6 +226,11 @@ class BodyStream:
             and not self._consumer_paused
         ):
             self._end_delivered = True
+            # The body protocol's transport is this stream: drop our half of
+            # that cycle, so the pair is freed by reference counting rather
+            # than left for the cyclic garbage collector (a collection per
+            # few hundred responses otherwise).
+            self._protocol = None
             protocol.connectionLost(self._end)
 
     def _sync_pause(self) -> None:
@@ -237,12 +247,75 @@ class BodyStream:
             self._control.resume_body(self)
 
 
+_MAX_CANONICAL_NAMES: Final = 1024
+"""Field names whose ``Headers`` spelling `headers_from_fields` remembers."""
+
+_canonical_names: dict[bytes, bytes] = {}
+
+
+def _learn_name(name: bytes) -> bytes:
+    """
+    The spelling ``Headers`` stores ``name`` under, from ``Headers`` itself
+    (which also refuses an invalid name, as ``addRawHeader`` would); remembered.
+    """
+    probe = Headers()
+    probe.addRawHeader(name, b"")
+    ((canonical, _),) = probe.getAllRawHeaders()
+    if len(_canonical_names) >= _MAX_CANONICAL_NAMES:
+        _canonical_names.clear()
+    _canonical_names[name] = canonical
+    return canonical
+
+
+def _stores_as_assumed() -> bool:
+    """Whether this Twisted's ``Headers`` keeps fields as `headers_from_fields`
+    fills them: ``_rawHeaders``, canonical name to values in order."""
+    probe = Headers()
+    probe.addRawHeader(b"x-probe", b"1")
+    probe.addRawHeader(b"X-PROBE", b"2")
+    raw: object = getattr(probe, "_rawHeaders", None)
+    return raw == {b"X-Probe": [b"1", b"2"]} and probe.getRawHeaders(b"x-probe") == [
+        b"1",
+        b"2",
+    ]
+
+
+_FILL_RAW: Final = _stores_as_assumed()
+
+
 def headers_from_fields(fields: Sequence[tuple[bytes, bytes]]) -> Headers:
-    """Build `Headers` from received field lines, keeping order and repeats."""
+    """
+    Build `Headers` from received field lines, keeping order and repeats.
+
+    The result is what ``addRawHeader`` per field gives. When the installed
+    Twisted keeps fields as this assumes (checked once, at import), byte
+    string names already seen and values without CR or LF (all that the
+    wire parser hands on) are stored directly, skipping ``addRawHeader``'s
+    per-call conversions; everything else goes through ``addRawHeader``.
+    """
     headers = Headers()
-    add = headers.addRawHeader
+    if not _FILL_RAW:
+        add = headers.addRawHeader
+        for name, value in fields:
+            add(name, value)
+        return headers
+    raw = headers._rawHeaders
+    known = _canonical_names
     for name, value in fields:
-        add(name, value)
+        key = known.get(name)
+        if key is None:
+            if type(name) is not bytes:
+                headers.addRawHeader(name, value)
+                continue
+            key = _learn_name(name)
+        if type(value) is not bytes or 13 in value or 10 in value:
+            headers.addRawHeader(name, value)
+            continue
+        values = raw.get(key)
+        if values is None:
+            raw[key] = [value]
+        else:
+            values.append(value)
     return headers
 
 

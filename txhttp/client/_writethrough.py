@@ -14,7 +14,9 @@ already sent, so the order on the wire never changes.
 `sends_now` reads private attributes of Twisted's
 `twisted.internet.abstract.FileDescriptor`: ``dataBuffer`` and ``offset``
 (the bytes being sent and how far), ``_tempDataLen`` (the size of the writes
-queued behind them) and ``_writeDisconnected`` (the write side was shut).
+queued behind them) and ``_writeDisconnected`` (the write side was shut),
+and of `twisted.internet.tcp.Connection`: ``_aborting`` (``abortConnection``
+was called).
 Each one it cannot find counts as "something may be buffered" or "closed",
 so a Twisted release that renames them just turns write-through off: every
 write takes the usual path.
@@ -24,7 +26,14 @@ Used by `HTTPClientConnection` (its ``_write``, always) and by
 `ClientExchange.send`) while at most `WRITE_THROUGH_MAX_BUSY` of the
 protocols sharing its clock (the reactor) have an exchange under way
 (`busy_for`): with many requests in flight the reactor's turn is shared by
-all of them, and sending each at once measured slower (more, smaller polls).
+all of them, and sending each at once measured slower (more, smaller polls,
+and a wake-up of the server per request). Past that, a request without a
+body goes through `TurnEndConsumer`: its head is held until the end of the
+reactor's turn (one ``callLater(0)`` per turn for every connection on the
+clock, `TurnBatch`) and then written through, all connections' heads one
+after the other. The server still gets them in one burst, as with Twisted's
+own buffering, but without the two epoll changes and the write event per
+request that buffering costs.
 """
 
 from __future__ import annotations
@@ -32,9 +41,12 @@ from __future__ import annotations
 from typing import Final
 from weakref import WeakKeyDictionary
 
-from twisted.internet.interfaces import IConsumer, IProducer
+from twisted.internet.interfaces import IConsumer, IDelayedCall, IProducer, IReactorTime
 from twisted.internet.tcp import Connection as TCPConnection
+from twisted.logger import Logger
 from zope.interface import implementer
+
+_log = Logger()
 
 WRITE_THROUGH_MAX_BUSY: Final = 1
 """`HTTP11ClientProtocol` writes a request through only while at most this
@@ -42,12 +54,16 @@ many protocols on its clock (itself included) have an exchange under way."""
 
 
 class BusyConnections:
-    """How many `HTTP11ClientProtocol` on one clock have an exchange under way."""
+    """
+    How many `HTTP11ClientProtocol` on one clock have an exchange under way,
+    and the `TurnBatch` they share.
+    """
 
-    __slots__ = ("__weakref__", "count")
+    __slots__ = ("__weakref__", "batch", "count")
 
     def __init__(self) -> None:
         self.count = 0
+        self.batch = TurnBatch()
 
 
 _BUSY: Final[WeakKeyDictionary[object, BusyConnections]] = WeakKeyDictionary()
@@ -81,9 +97,10 @@ def sends_now(socket: TCPConnection) -> bool:
         socket: A plain TCP transport.
 
     Returns:
-        True when it is not TLS, open for writing and nothing written
-        earlier waits in its buffer (so nothing could be overtaken); False
-        otherwise, including when Twisted's private attributes are missing.
+        True when it is not TLS, open for writing, not aborted
+        (``_aborting``) and nothing written earlier waits in its buffer (so
+        nothing could be overtaken); False otherwise, including when
+        Twisted's private attributes are missing.
     """
     buffered: object = getattr(socket, "_tempDataLen", 1)
     pending: object = getattr(socket, "dataBuffer", None)
@@ -94,6 +111,7 @@ def sends_now(socket: TCPConnection) -> bool:
         and bool(socket.connected)
         and not socket.disconnecting
         and not getattr(socket, "_writeDisconnected", True)
+        and not getattr(socket, "_aborting", True)
         and not socket.TLS
     )
 
@@ -148,4 +166,108 @@ class WriteThroughConsumer:
 
     def unregisterProducer(self) -> None:
         """Unregister the transport's producer."""
+        self._transport.unregisterProducer()
+
+
+class TurnBatch:
+    """
+    The `TurnEndConsumer` of one clock holding bytes, written at the end of
+    the reactor's turn.
+
+    The first consumer to hold bytes in a turn schedules one
+    ``callLater(0)``; when it runs (after the reactor has handled every
+    event of its poll, before the next poll) each consumer writes what it
+    holds, in the order they started holding.
+    """
+
+    __slots__ = ("_call", "_held")
+
+    def __init__(self) -> None:
+        self._held: list[TurnEndConsumer] = []
+        self._call: IDelayedCall | None = None
+
+    def add(self, consumer: TurnEndConsumer, clock: IReactorTime) -> None:
+        """Write ``consumer``'s bytes at the end of this turn of ``clock``."""
+        self._held.append(consumer)
+        if self._call is None:
+            self._call = clock.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        """The turn is over: every consumer writes what it holds."""
+        self._call = None
+        held, self._held = self._held, []
+        for consumer in held:
+            try:
+                consumer.flush()
+            except Exception:
+                # One connection's failure must not keep the others' bytes.
+                _log.failure(
+                    "writing a held request to {consumer!r}", consumer=consumer
+                )
+
+
+@implementer(IConsumer)
+class TurnEndConsumer:
+    """
+    A plain TCP transport as an `IConsumer` whose writes wait for the end
+    of the reactor's turn, then go through (see `TurnBatch`).
+
+    Only writes made while no producer is registered are held; a producer is
+    registered with the transport itself, after what is held was written,
+    and writes made while it is registered go through at once, so the
+    transport's flow control sees them. `discard` drops what is held (the
+    connection was aborted: its bytes must not be sent).
+
+    Args:
+        transport: The plain TCP transport.
+        clock: The reactor whose turn the writes wait for.
+        batch: The clock's `TurnBatch`.
+    """
+
+    __slots__ = ("_batch", "_clock", "_held", "_producing", "_transport")
+
+    def __init__(
+        self, transport: TCPConnection, clock: IReactorTime, batch: TurnBatch
+    ) -> None:
+        self._transport = transport
+        self._clock = clock
+        self._batch = batch
+        self._held: list[bytes] = []
+        self._producing = False
+
+    def holds(self) -> bool:
+        """Whether bytes wait for the end of the turn."""
+        return bool(self._held)
+
+    def write(self, data: bytes) -> None:
+        """Hold ``data`` for the end of the turn (through at once while producing)."""
+        if self._producing:
+            write_through(self._transport, data)
+            return
+        held = self._held
+        if not held:
+            self._batch.add(self, self._clock)
+        held.append(data)
+
+    def flush(self) -> None:
+        """Write what is held now (see `write_through`)."""
+        held = self._held
+        if held:
+            data = held[0] if len(held) == 1 else b"".join(held)
+            held.clear()
+            write_through(self._transport, data)
+
+    def discard(self) -> None:
+        """Drop what is held, unsent."""
+        self._held.clear()
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """Write what is held, then register ``producer`` with the transport."""
+        self.flush()
+        self._producing = True
+        self._transport.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        """Unregister the transport's producer."""
+        self._producing = False
         self._transport.unregisterProducer()

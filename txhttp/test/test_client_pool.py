@@ -698,7 +698,7 @@ class PoolStatsTests(PoolSetup):
                 make_pool(self.clock, **kwargs)
 
 
-class _FakeSocket(FileDescriptor):
+class FakeSocketTransport(FileDescriptor):
     """A socket transport without a socket: what it writes is kept."""
 
     def __init__(self, reactor: MemoryReactorClock) -> None:
@@ -711,10 +711,10 @@ class _FakeSocket(FileDescriptor):
 
 
 @implementer(IStreamClientEndpoint)
-class _SocketEndpoint:
-    """Connects the pool's real protocol to a `_FakeSocket` (or another)."""
+class SocketEndpoint:
+    """Connects the pool's real protocol to a `FakeSocketTransport` (or another)."""
 
-    def __init__(self, transport: StringTransport | _FakeSocket) -> None:
+    def __init__(self, transport: StringTransport | FakeSocketTransport) -> None:
         self.transport = transport
         self.protocols: list[IProtocol] = []
 
@@ -742,11 +742,11 @@ class PoolReadSizeTests(SynchronousTestCase):
         self.reactor = MemoryReactorClock()
 
     def connect(
-        self, transport: StringTransport | _FakeSocket, **kwargs: int
+        self, transport: StringTransport | FakeSocketTransport, **kwargs: int
     ) -> IProtocol:
         """Send a GET through a default pool; return the connection's protocol."""
         pool = HTTPConnectionPool(self.reactor, **kwargs)  # type: ignore[arg-type]
-        endpoint = _SocketEndpoint(transport)
+        endpoint = SocketEndpoint(transport)
         request = ClientRequest(
             b"GET", b"/", Headers({b"host": [b"a.example"]}), persistent=True
         )
@@ -755,15 +755,15 @@ class PoolReadSizeTests(SynchronousTestCase):
         return protocol
 
     def test_default(self) -> None:
-        """The default is DEFAULT_MAX_READ_BYTES, 256 KiB, above Twisted's."""
+        """The default is DEFAULT_MAX_READ_BYTES, 1 MiB, above Twisted's."""
         pool = HTTPConnectionPool(self.reactor)
         self.assertEqual(pool.max_read_bytes, DEFAULT_MAX_READ_BYTES)
-        self.assertEqual(DEFAULT_MAX_READ_BYTES, 256 * 1024)
+        self.assertEqual(DEFAULT_MAX_READ_BYTES, 1024 * 1024)
         self.assertGreater(DEFAULT_MAX_READ_BYTES, FileDescriptor.bufferSize)
 
     def test_full_reads_grow_short_reads_shrink(self) -> None:
         """A full read switches to max_read_bytes; a small one switches back."""
-        socket = _FakeSocket(self.reactor)
+        socket = FakeSocketTransport(self.reactor)
         base = socket.bufferSize
         protocol = self.connect(socket, max_read_bytes=4 * base)
         self.assertEqual(socket.bufferSize, base)
@@ -790,7 +790,7 @@ class PoolReadSizeTests(SynchronousTestCase):
 
     def test_smaller_than_the_reactor(self) -> None:
         """A max below the transport's own read size caps it; it never grows."""
-        socket = _FakeSocket(self.reactor)
+        socket = FakeSocketTransport(self.reactor)
         protocol = self.connect(socket, max_read_bytes=1024)
         self.assertEqual(socket.bufferSize, 1024)
         protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")

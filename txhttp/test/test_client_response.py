@@ -6,17 +6,26 @@ driven directly with a recording `BodyControl` (no connection involved).
 
 from __future__ import annotations
 
+import gc
+import weakref
+
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web._newclient import ResponseDone
 from twisted.web.http import PotentialDataLoss
+from twisted.web.http_headers import Headers, InvalidHeaderName
 from twisted.web.iweb import UNKNOWN_LENGTH, IResponse
 from zope.interface.verify import verifyObject
 
-from txhttp.client import ConnectionAborted, Response, ResponseFailed
-from txhttp.client._response import BodyControl, BodyStream
+from txhttp.client import ConnectionAborted, Response, ResponseFailed, _response
+from txhttp.client._response import BodyControl, BodyStream, headers_from_fields
+from txhttp.test import strategies
 from txhttp.test.test_client_protocol import BodyCollector, make_request
+
+strategies.load_profile()
 
 
 class RecordingControl:
@@ -98,6 +107,18 @@ class ResponseTests(SynchronousTestCase):
             response.deliverBody(BodyCollector())
         stream.data_received(b"x")
         self.assertEqual(b"x", first.body)
+
+    def test_deliver_body_twice_after_end_raises(self) -> None:
+        """A second deliverBody raises even once the first got the whole body."""
+        response, stream, _ = make_response()
+        first = BodyCollector()
+        response.deliverBody(first)
+        stream.finish(Failure(ResponseDone()))
+        second = BodyCollector()
+        with self.assertRaises(RuntimeError):
+            response.deliverBody(second)
+        self.assertEqual(0, second.made)
+        self.assertIsNotNone(first.reason)
 
     def test_trailers_none_until_done(self) -> None:
         """Trailers are None until the body ends, then Headers (maybe empty)."""
@@ -228,3 +249,160 @@ class BodyStreamTests(SynchronousTestCase):
         assert body.reason is not None
         self.assertTrue(body.reason.check(ResponseDone))
         self.assertTrue(stream.is_finished())
+
+
+class BodyStreamCycleTests(SynchronousTestCase):
+    """
+    A body protocol's transport is its stream; once the body ended the stream
+    lets go of the protocol, so the pair needs no cyclic garbage collection.
+    """
+
+    def setUp(self) -> None:
+        enabled = gc.isenabled()
+        gc.disable()
+        if enabled:
+            self.addCleanup(gc.enable)
+
+    def test_protocol_freed_without_collection(self) -> None:
+        """After the end, dropping the last references frees the body protocol."""
+        response, stream, _ = make_response()
+        body = BodyCollector()
+        response.deliverBody(body)
+        stream.data_received(b"ab")
+        stream.finish(Failure(ResponseDone()))
+        self.assertEqual(b"ab", body.body)
+        self.assertIs(stream, body.transport)
+        gone = weakref.ref(body)
+        del body, response, stream
+        self.assertIsNone(gone())
+
+    def test_protocol_kept_while_body_arrives(self) -> None:
+        """Before the end, the stream holds its body protocol (it feeds it)."""
+        response, stream, _ = make_response()
+        body = BodyCollector()
+        response.deliverBody(body)
+        gone = weakref.ref(body)
+        del body
+        self.assertIsNotNone(gone())
+        stream.data_received(b"late")
+        kept = gone()
+        assert isinstance(kept, BodyCollector)
+        self.assertEqual(b"late", kept.body)
+        stream.finish(Failure(ResponseDone()))
+        self.assertIsNotNone(kept.reason)
+
+    def test_protocol_freed_after_held_end(self) -> None:
+        """An end held while paused lets go of the protocol once delivered."""
+        response, stream, _ = make_response()
+        body = BodyCollector()
+        response.deliverBody(body)
+        stream.pauseProducing()
+        stream.finish(Failure(ResponseDone()))
+        self.assertIsNone(body.reason)
+        stream.resumeProducing()
+        self.assertIsNotNone(body.reason)
+        gone = weakref.ref(body)
+        del body, response, stream
+        self.assertIsNone(gone())
+
+
+def _stock(fields: list[tuple[bytes, bytes]]) -> Headers:
+    """What ``addRawHeader`` per field builds."""
+    headers = Headers()
+    for name, value in fields:
+        headers.addRawHeader(name, value)
+    return headers
+
+
+def _layout(headers: Headers) -> list[tuple[bytes, list[bytes]]]:
+    """Every stored field, in storage order (equality of Headers ignores it)."""
+    return [(name, list(values)) for name, values in headers.getAllRawHeaders()]
+
+
+_SPELLINGS = st.sampled_from(
+    [b"content-type", b"Content-Type", b"CONTENT-TYPE", b"www-authenticate",
+     b"te", b"content-md5", b"x-xss-protection", b"set-cookie", b"etag"]
+)  # fmt: skip
+"""Names ``Headers`` spells in unusual ways, in several cases each."""
+
+
+class HeadersFromFieldsTests(SynchronousTestCase):
+    """`headers_from_fields` builds what ``addRawHeader`` per field builds."""
+
+    def test_fills_directly_on_this_twisted(self) -> None:
+        """The installed Twisted keeps fields as the direct fill assumes."""
+        self.assertTrue(_response._stores_as_assumed())
+        self.assertTrue(_response._FILL_RAW)
+
+    def test_other_layout_detected(self) -> None:
+        """A ``Headers`` that stores fields otherwise turns the direct fill off."""
+
+        class Elsewhere(Headers):
+            __slots__ = ("_elsewhere",)
+
+            def addRawHeader(self, name: str | bytes, value: str | bytes) -> None:
+                """Keep nothing in ``_rawHeaders``."""
+
+        self.patch(_response, "Headers", Elsewhere)
+        self.assertFalse(_response._stores_as_assumed())
+
+    @given(
+        st.lists(
+            st.tuples(st.one_of(strategies.field_names(), _SPELLINGS),
+                      strategies.field_values()),
+            max_size=8,
+        )
+    )  # fmt: skip
+    def test_same_as_add_raw_header(self, fields: list[tuple[bytes, bytes]]) -> None:
+        """Same fields, values, spellings and order as addRawHeader per field."""
+        self.assertEqual(_layout(_stock(fields)), _layout(headers_from_fields(fields)))
+
+    def test_same_without_direct_fill(self) -> None:
+        """Without the direct fill, the result is the same."""
+        fields = [(b"set-cookie", b"a=1"), (b"te", b"x"), (b"Set-Cookie", b"b=2")]
+        self.patch(_response, "_FILL_RAW", False)
+        self.assertEqual(_layout(_stock(fields)), _layout(headers_from_fields(fields)))
+
+    def test_line_breaks_and_text_take_add_raw_header(self) -> None:
+        """Values with CR or LF, and str names or values, are stored as
+        addRawHeader stores them (line breaks become spaces)."""
+        fields: list[tuple[bytes, bytes]] = [
+            (b"X-A", b"one\r\ntwo"),
+            (b"X-A", b"three\nfour"),
+            ("X-B", "caf\xe9"),  # type: ignore[list-item]  # text, as Headers allows
+            (b"X-B", "text value"),  # type: ignore[list-item]  # likewise
+        ]
+        self.assertEqual(_layout(_stock(fields)), _layout(headers_from_fields(fields)))
+        self.assertEqual(
+            [b"one two", b"three four"],
+            headers_from_fields(fields).getRawHeaders(b"x-a"),
+        )
+
+    def test_invalid_name_refused(self) -> None:
+        """A name that is not a token is refused as addRawHeader refuses it."""
+        with self.assertRaises(InvalidHeaderName):
+            headers_from_fields([(b"bad name", b"x")])
+
+    def test_known_names_skip_add_raw_header(self) -> None:
+        """Names already seen, with clean byte values, are stored directly."""
+        headers_from_fields([(b"X-Known", b"1")])
+        calls: list[object] = []
+        real = Headers.addRawHeader
+
+        def counting(self: Headers, name: str | bytes, value: str | bytes) -> None:
+            calls.append(name)
+            real(self, name, value)
+
+        self.patch(Headers, "addRawHeader", counting)
+        built = headers_from_fields([(b"X-Known", b"2"), (b"x-known", b"3")])
+        self.assertEqual([b"x-known"], calls)  # learning a new spelling only
+        self.assertEqual([b"2", b"3"], built.getRawHeaders(b"X-Known"))
+
+    def test_names_remembered_bounded(self) -> None:
+        """At most ``_MAX_CANONICAL_NAMES`` spellings are remembered."""
+        self.patch(_response, "_canonical_names", {})
+        limit = _response._MAX_CANONICAL_NAMES
+        built = headers_from_fields([(b"x-%d" % (i,), b"v") for i in range(limit + 5)])
+        self.assertLessEqual(len(_response._canonical_names), limit)
+        self.assertEqual(limit + 5, len(_layout(built)))
+        self.assertEqual([b"v"], built.getRawHeaders(b"X-0"))

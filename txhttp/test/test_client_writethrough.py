@@ -5,8 +5,9 @@ Tests for `txhttp.client._writethrough` and its use by
 
 The unit tests drive a real `twisted.internet.tcp.Connection` over a
 connected pair of sockets on 127.0.0.1 with a `MemoryReactorClock` (nothing
-runs on its own: the test calls ``doWrite``); the loopback tests run the
-`Agent` against a ``twisted.web`` server on the global reactor.
+runs on its own: the test calls ``doWrite``, or advances the clock to end a
+turn); the loopback tests run the `Agent` against a ``twisted.web`` server on
+the global reactor.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import cast
 
 from twisted.internet import reactor as _global_reactor
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.error import ConnectionLost
 from twisted.internet.interfaces import (
     IConsumer,
@@ -45,8 +46,12 @@ from txhttp.client import (
 )
 from txhttp.client._pool import _ReadSizingProtocol
 from txhttp.client._protocol import HTTP11ClientProtocol
+from txhttp.client._request import ClientRequest
+from txhttp.client._response import Response
 from txhttp.client._writethrough import (
     BusyConnections,
+    TurnBatch,
+    TurnEndConsumer,
     WriteThroughConsumer,
     busy_for,
     sends_now,
@@ -112,6 +117,15 @@ def _transport(
     return transport, sockets, reactor
 
 
+def _untimed(
+    method: bytes = b"GET", uri: bytes = b"/", body: IBodyProducer | None = None
+) -> ClientRequest:
+    """`make_request` without response timers (only turn ends on the clock)."""
+    return make_request(
+        method, uri, body=body, response_head_timeout=None, body_idle_timeout=None
+    )
+
+
 class _Bare:
     """A stand-in with only the public attributes of a TCP transport."""
 
@@ -167,9 +181,16 @@ class SendsNowTests(SynchronousTestCase):
         transport._writeDisconnected = True
         self.assertFalse(sends_now(transport))
 
+    def test_aborted(self) -> None:
+        """A transport being aborted sends nothing more."""
+        transport, _, _ = _transport(self)
+        transport.abortConnection()
+        self.assertFalse(sends_now(transport))
+
     def test_missing_private_attributes(self) -> None:
         """Without any one of Twisted's private attributes it says no."""
         complete = {
+            "_aborting": False,
             "_tempDataLen": 0,
             "_writeDisconnected": False,
             "dataBuffer": b"",
@@ -352,19 +373,217 @@ class BusyGateTests(SynchronousTestCase):
         self.assertEqual(0, busy_for(clock).count)
         self.failureResultOf(lost, ResponseNeverReceived)
 
-    def test_second_busy_protocol_buffers(self) -> None:
-        """While another protocol on the clock is busy, the request is buffered."""
+    def test_second_busy_protocol_sends_at_turn_end(self) -> None:
+        """
+        While another protocol on the clock is busy, a request without a body
+        is held until the clock's turn ends, then written through.
+        """
         clock = MemoryReactorClock()
         first, first_sockets, _ = self.connect(clock)
         second, second_sockets, reactor = self.connect(clock)
-        first.request(make_request())
+        first.request(_untimed())
         self.assertTrue(first_sockets.received().startswith(b"GET / "))
-        second.request(make_request())
+        self.assertEqual([], clock.getDelayedCalls())
+        second.request(_untimed())
         self.assertEqual(b"", second_sockets.received())
         transport = second.transport
+        self.assertNotIn(transport, reactor.getWriters())
+        (turn_end,) = clock.getDelayedCalls()
+        self.assertEqual(0, turn_end.getTime() - clock.seconds())
+        clock.advance(0)
+        self.assertEqual(
+            b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", second_sockets.received()
+        )
+        self.assertNotIn(transport, reactor.getWriters())
+
+    def test_busy_protocols_share_one_turn_end(self) -> None:
+        """Heads held by several protocols in one turn go out in one call."""
+        clock = MemoryReactorClock()
+        first, _, _ = self.connect(clock)
+        first.request(_untimed())
+        others = [self.connect(clock) for _ in range(3)]
+        for protocol, _, _ in others:
+            protocol.request(_untimed(uri=b"/%d" % (id(protocol),)))
+        self.assertEqual(1, len(clock.getDelayedCalls()))
+        self.assertEqual([b""] * 3, [sockets.received() for _, sockets, _ in others])
+        clock.advance(0)
+        for protocol, sockets, _ in others:
+            self.assertTrue(
+                sockets.received().startswith(b"GET /%d HTTP/1.1\r\n" % (id(protocol),))
+            )
+        self.assertEqual([], clock.getDelayedCalls())
+
+    def test_busy_protocol_with_body_buffers(self) -> None:
+        """A request with a body, while others are busy, takes the usual path."""
+        clock = MemoryReactorClock()
+        first, _, _ = self.connect(clock)
+        second, second_sockets, reactor = self.connect(clock)
+        first.request(_untimed())
+        body = ManualProducer(length=3)
+        second.request(_untimed(b"POST", body=body))
+        transport = cast(TCPConnection, second.transport)
         self.assertIn(transport, reactor.getWriters())
-        cast(TCPConnection, transport).doWrite()
-        self.assertTrue(second_sockets.received().startswith(b"GET / "))
+        self.assertEqual([], clock.getDelayedCalls())
+        body.write(b"abc")
+        body.finish()
+        transport.doWrite()
+        self.assertEqual(
+            b"POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc",
+            second_sockets.received(),
+        )
+
+    def held_request(
+        self,
+    ) -> tuple[HTTP11ClientProtocol, _Sockets, Deferred[Response], MemoryReactorClock]:
+        """A second protocol's request, held while a first one is busy."""
+        clock = MemoryReactorClock()
+        first, _, _ = self.connect(clock)
+        second, second_sockets, _ = self.connect(clock)
+        first.request(_untimed())
+        return second, second_sockets, second.request(_untimed()), clock
+
+    def test_aborted_protocol_sends_nothing_held(self) -> None:
+        """Aborting a protocol drops the head it held for the turn's end."""
+        second, second_sockets, requested, clock = self.held_request()
+        turn_end = second._turn_end
+        assert turn_end is not None
+        self.assertTrue(turn_end.holds())
+        second.abort()
+        self.assertFalse(turn_end.holds())
+        clock.advance(0)
+        self.assertEqual(b"", second_sockets.received())
+        self.failureResultOf(requested)
+
+    def test_lost_protocol_held_head_ignored(self) -> None:
+        """A connection lost before its turn ends takes its held head quietly."""
+        second, second_sockets, requested, clock = self.held_request()
+        transport = cast(TCPConnection, second.transport)
+        transport.connected = 0
+        second.connectionLost(Failure(ConnectionLost()))
+        clock.advance(0)
+        self.assertEqual(b"", second_sockets.received())
+        self.failureResultOf(requested, ResponseNeverReceived)
+
+
+class _Failing(TurnEndConsumer):
+    """A consumer whose flush fails."""
+
+    def flush(self) -> None:
+        """Fail."""
+        raise ValueError("flush failed")
+
+
+class TurnEndTests(SynchronousTestCase):
+    """`TurnEndConsumer` holds writes for its `TurnBatch`'s end of turn."""
+
+    def consumer(
+        self, clock: MemoryReactorClock | None = None, batch: TurnBatch | None = None
+    ) -> tuple[TurnEndConsumer, TCPConnection, _Sockets, MemoryReactorClock]:
+        transport, sockets, _ = _transport(self)
+        clock = clock or MemoryReactorClock()
+        return (
+            TurnEndConsumer(transport, clock, batch or TurnBatch()),
+            transport,
+            sockets,
+            clock,
+        )
+
+    def test_writes_held_then_joined(self) -> None:
+        """Writes in one turn are held, then sent in order in one write."""
+        consumer, transport, sockets, clock = self.consumer()
+        consumer.write(b"GET / ")
+        consumer.write(b"HTTP/1.1\r\n\r\n")
+        self.assertTrue(consumer.holds())
+        self.assertEqual(b"", sockets.received())
+        self.assertEqual(1, len(clock.getDelayedCalls()))
+        clock.advance(0)
+        self.assertFalse(consumer.holds())
+        self.assertEqual(b"GET / HTTP/1.1\r\n\r\n", sockets.received())
+        self.assertEqual(0, transport._tempDataLen)
+
+    def test_behind_buffered_bytes(self) -> None:
+        """At the turn's end, held bytes queue behind what the transport holds."""
+        consumer, transport, sockets, clock = self.consumer()
+        consumer.write(b"later")
+        transport.write(b"earlier ")
+        clock.advance(0)
+        self.assertEqual(b"", sockets.received())
+        transport.doWrite()
+        self.assertEqual(b"earlier later", sockets.received())
+
+    def test_discard(self) -> None:
+        """Discarded bytes are never sent; the turn's end does nothing."""
+        consumer, _, sockets, clock = self.consumer()
+        consumer.write(b"x")
+        consumer.discard()
+        self.assertFalse(consumer.holds())
+        clock.advance(0)
+        self.assertEqual(b"", sockets.received())
+
+    def test_next_turn_holds_again(self) -> None:
+        """After a turn's end, the next write starts holding for the next one."""
+        consumer, _, sockets, clock = self.consumer()
+        consumer.write(b"a")
+        clock.advance(0)
+        consumer.write(b"b")
+        self.assertEqual(b"a", sockets.received())
+        self.assertEqual(1, len(clock.getDelayedCalls()))
+        clock.advance(0)
+        self.assertEqual(b"b", sockets.received())
+
+    def test_producer_flushes_then_goes_through(self) -> None:
+        """
+        Registering a producer writes what is held first; its writes go through
+        at once (the transport's flow control sees them); unregistering it
+        brings holding back.
+        """
+        consumer, transport, sockets, clock = self.consumer()
+        consumer.write(b"head;")
+        producer = ManualProducer()
+        consumer.registerProducer(producer, True)
+        self.assertIs(producer, transport.producer)
+        self.assertEqual(b"head;", sockets.received())
+        consumer.write(b"body;")
+        self.assertEqual(b"body;", sockets.received())
+        consumer.unregisterProducer()
+        self.assertIsNone(transport.producer)
+        consumer.write(b"next;")
+        self.assertEqual(b"", sockets.received())
+        clock.advance(0)
+        self.assertEqual(b"next;", sockets.received())
+
+    def test_one_call_per_turn_for_a_batch(self) -> None:
+        """Consumers sharing a batch share its one call, in the order they held."""
+        clock = MemoryReactorClock()
+        batch = TurnBatch()
+        first, _, first_sockets, _ = self.consumer(clock, batch)
+        second, _, second_sockets, _ = self.consumer(clock, batch)
+        second.write(b"2")
+        first.write(b"1")
+        self.assertEqual(1, len(clock.getDelayedCalls()))
+        clock.advance(0)
+        self.assertEqual(
+            (b"1", b"2"), (first_sockets.received(), second_sockets.received())
+        )
+
+    def test_failing_consumer_does_not_stop_others(self) -> None:
+        """One consumer failing at the turn's end is logged; the others write."""
+        clock = MemoryReactorClock()
+        batch = TurnBatch()
+        transport, _, _ = _transport(self)
+        failing = _Failing(transport, clock, batch)
+        other, _, other_sockets, _ = self.consumer(clock, batch)
+        failing.write(b"x")
+        other.write(b"y")
+        clock.advance(0)
+        self.assertEqual(b"y", other_sockets.received())
+        self.assertEqual(1, len(self.flushLoggedErrors(ValueError)))
+
+    def test_busy_count_carries_the_batch(self) -> None:
+        """The protocols on one clock share one batch."""
+        clock = MemoryReactorClock()
+        self.assertIsInstance(busy_for(clock).batch, TurnBatch)
+        self.assertIs(busy_for(clock).batch, busy_for(clock).batch)
 
 
 @implementer(IBodyProducer)
@@ -479,3 +698,32 @@ class LoopbackTests(TestCase):
         self.assertEqual(1, len(ports))  # one keep-alive connection throughout
         self.assertTrue(self.through)
         self.assertGreater(max(self.through), len(big))  # head + body, one write
+
+    async def test_concurrent_requests_intact(self) -> None:
+        """Many requests in flight at once (heads held for the turn's end) all
+        get their own answers."""
+        held: list[int] = []
+        real = TurnEndConsumer.write
+
+        def counting(consumer: TurnEndConsumer, data: bytes) -> None:
+            held.append(len(data))
+            real(consumer, data)
+
+        self.patch(TurnEndConsumer, "write", counting)
+        methods = [b"GET", b"DELETE", b"GET", b"HEAD", b"GET", b"OPTIONS"] * 3
+
+        async def one(method: bytes) -> tuple[bytes, bytes]:
+            response = await self.agent.request(method, self.url)
+            body = await readBody(response)
+            return method, body
+
+        for _ in range(2):  # the second round reuses the pooled connections
+            answers = await gatherResults(
+                [Deferred.fromCoroutine(one(method)) for method in methods]
+            )
+            for method, body in answers:
+                if method == b"HEAD":
+                    self.assertEqual(b"", body)
+                else:
+                    self.assertEqual(method, body.split(b" ")[1])
+        self.assertTrue(held)
