@@ -3,8 +3,12 @@ Request parsing speed: txhttp's wire core against h11, httptools and Twisted.
 
 Three runs, side by side in one process:
 
-1. one typical browser GET head (8 fields), parsed 100,000 times;
-2. a buffer of 100 pipelined copies of it, parsed whole;
+1. one typical browser GET head (8 fields), parsed 100,000 times; then
+   wrk's head (request line and Host only), with txhttp's whole-request
+   lane (``parse_whole_request``, what the server tries first on an idle
+   connection) as one more row, and a small POST with Content-Length and
+   its body, each parsed 100,000 times;
+2. a buffer of 100 pipelined copies of the browser head, parsed whole;
 3. heads of about 400 B, 4 KiB and 40 KiB fed one byte at a time to txhttp
    (and h11), in microseconds per byte: the figure must stay flat as the head
    grows, or the parser rescans its buffer;
@@ -52,6 +56,7 @@ from twisted.web.http import HTTPChannel, Request
 from twisted.web.http_headers import Headers
 
 from txhttp._wire import (
+    DEFAULT_LIMITS,
     EndOfMessage,
     Limits,
     RequestHead,
@@ -59,6 +64,7 @@ from txhttp._wire import (
     ResponseHead,
     ResponseParser,
 )
+from txhttp._wire._parser import parse_whole_request
 
 BROWSER_GET = (
     b"GET /static/js/app.min.js?v=3.2.1 HTTP/1.1\r\n"
@@ -74,6 +80,19 @@ BROWSER_GET = (
     b"\r\n"
 )
 """A typical browser GET head: request line and 8 fields, about 500 bytes."""
+
+WRK_GET = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+"""The head wrk sends (request line and Host): the server benchmarks' load."""
+
+POST_JSON = (
+    b"POST /api/items HTTP/1.1\r\n"
+    b"Host: api.example.com\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Content-Length: 29\r\n"
+    b"\r\n"
+    b'{"name": "widget", "qty": 12}'
+)
+"""A small POST: three fields, a Content-Length body of 29 bytes."""
 
 PIPELINE_DEPTH = 100
 """Requests in the pipelined buffer."""
@@ -98,6 +117,22 @@ def txhttp_parser(limits: Limits | None = None) -> Parse:
             if type(event) is RequestHead:
                 count += 1
         return count
+
+    return parse
+
+
+def txhttp_whole_parser() -> Parse:
+    """
+    txhttp's whole-request lane: ``parse_whole_request`` on each receive.
+
+    What ``HTTPChannel`` tries first when an idle connection receives bytes;
+    it takes exactly one whole head without a body, so only the bodiless
+    runs use it.
+    """
+    limits = DEFAULT_LIMITS
+
+    def parse(data: bytes) -> int:
+        return 0 if parse_whole_request(data, limits) is None else 1
 
     return parse
 
@@ -302,7 +337,11 @@ def print_table(title: str, results: Sequence[Result]) -> None:
 
 
 def interleaved_rates(
-    data: bytes, per_call: int, calls: int, repeat: int
+    data: bytes,
+    per_call: int,
+    calls: int,
+    repeat: int,
+    libraries: Sequence[tuple[str, Callable[[], Parse]]] = LIBRARIES,
 ) -> list[Result]:
     """
     Requests per second for each library, best of ``repeat`` rounds.
@@ -312,7 +351,7 @@ def interleaved_rates(
     shared machine falls on all libraries alike and the ratios hold.
     """
     runs = []
-    for name, make in LIBRARIES:
+    for name, make in libraries:
         parse = make()
         seen = parse(data)
         if seen != per_call:
@@ -333,6 +372,18 @@ def interleaved_rates(
 def bench_single(calls: int, repeat: int) -> list[Result]:
     """The browser GET head, parsed ``calls`` times by each library."""
     return interleaved_rates(BROWSER_GET, 1, calls, repeat)
+
+
+def bench_wrk(calls: int, repeat: int) -> list[Result]:
+    """wrk's head, parsed ``calls`` times by each library and txhttp's lane."""
+    return interleaved_rates(
+        WRK_GET, 1, calls, repeat, (*LIBRARIES, ("txhttp-whole", txhttp_whole_parser))
+    )
+
+
+def bench_post(calls: int, repeat: int) -> list[Result]:
+    """The small POST and its body, parsed ``calls`` times by each library."""
+    return interleaved_rates(POST_JSON, 1, calls, repeat)
 
 
 def bench_pipelined(calls: int, repeat: int) -> list[Result]:
@@ -572,6 +623,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(
         f"one browser GET head, parsed {single:,} times",
         bench_single(single, repeat),
+    )
+    print_table(
+        f"wrk's GET head ({len(WRK_GET)} bytes, Host only), parsed {single:,} times",
+        bench_wrk(single, repeat),
+    )
+    print_table(
+        f"a POST with Content-Length ({len(POST_JSON)} bytes with its body),"
+        f" parsed {single:,} times",
+        bench_post(single, repeat),
     )
     print_table(
         f"{PIPELINE_DEPTH} pipelined heads in one buffer, parsed {pipelined:,} times",

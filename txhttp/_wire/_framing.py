@@ -128,18 +128,12 @@ _CHUNKED_CODING: Final = b"chunked"
 _HEAD: Final = b"HEAD"
 _CONNECT: Final = b"CONNECT"
 
+_new_head: Final = object.__new__
+"""Makes a `RequestHead` whose attributes `build_request_head` then sets."""
+
 _LENGTH_CACHE: dict[int, Framing] = {}
 _LENGTH_CACHE_SIZE: Final = 512
 """Framings built for Content-Length values, kept to allocate nothing per head."""
-
-
-def _length_framing(length: int) -> Framing:
-    framing = _LENGTH_CACHE.get(length)
-    if framing is None:
-        if len(_LENGTH_CACHE) >= _LENGTH_CACHE_SIZE:
-            _LENGTH_CACHE.clear()
-        framing = _LENGTH_CACHE[length] = Framing(BodyKind.LENGTH, length)
-    return framing
 
 
 def _has_option(values: list[bytes], option: bytes) -> bool:
@@ -164,9 +158,10 @@ def _has_option(values: list[bytes], option: bytes) -> bool:
     return False
 
 
-def _content_length(values: list[bytes], limits: Limits) -> int:
+def _length_framing(values: list[bytes], limits: Limits) -> Framing:
     """
-    The one Content-Length the values agree on (RFC 9110, 8.6; RFC 9112, 6.3).
+    The framing of the one Content-Length the values agree on (RFC 9110,
+    8.6; RFC 9112, 6.3), from a bounded cache so a head allocates nothing.
 
     Several values, in one field as a list or in several fields, are accepted
     only when all are the same decimal number (RFC 9112, 6.3, rule 5).
@@ -178,13 +173,18 @@ def _content_length(values: list[bytes], limits: Limits) -> int:
     else:
         length = _agreed_length(values)
     if length is None:
-        raise RuntimeError("bug: _content_length called without values")
+        raise RuntimeError("bug: _length_framing called without values")
     limit = limits.max_body_bytes
     if limit is not None and length > limit:
         raise BodyTooLarge(
             f"Content-Length {length} is over the {limit} byte body limit",
         )
-    return length
+    framing = _LENGTH_CACHE.get(length)
+    if framing is None:
+        if len(_LENGTH_CACHE) >= _LENGTH_CACHE_SIZE:
+            _LENGTH_CACHE.clear()
+        framing = _LENGTH_CACHE[length] = Framing(BodyKind.LENGTH, length)
+    return framing
 
 
 def _agreed_length(values: list[bytes]) -> int | None:
@@ -276,7 +276,7 @@ def request_framing(
             )
         return CHUNKED
     if content_lengths:
-        return _length_framing(_content_length(content_lengths, limits))
+        return _length_framing(content_lengths, limits)
     # RFC 9112, section 6.3, rule 7: no framing fields, no body.
     return NO_BODY
 
@@ -331,7 +331,7 @@ def response_framing(
         # Rule 4: chunked is not final: the body runs until the close.
         return UNTIL_CLOSE
     if content_lengths:
-        return _length_framing(_content_length(content_lengths, limits))
+        return _length_framing(content_lengths, limits)
     # Rule 8: no framing fields: read until the server closes.
     return UNTIL_CLOSE
 
@@ -420,12 +420,16 @@ def build_request_head(
         if len(_VALID_HOSTS) >= _VALID_HOSTS_SIZE:
             _VALID_HOSTS.clear()
         _VALID_HOSTS.add(host)
-    if content_lengths is None and transfer_encodings is None:
-        # RFC 9112, section 6.3, rule 7: no framing fields, no body.
-        framing = NO_BODY
+    if transfer_encodings is None:
+        # RFC 9112, section 6.3: rule 7 (no framing fields, no body) or
+        # rule 5 (Content-Length alone), as `request_framing` decides them.
+        if content_lengths is None:
+            framing = NO_BODY
+        else:
+            framing = _length_framing(content_lengths, limits)
     else:
         framing = request_framing(
-            version, content_lengths or [], transfer_encodings or [], limits
+            version, content_lengths or [], transfer_encodings, limits
         )
     if connection is not None:
         close = close or _has_option(connection, b"close")
@@ -439,9 +443,18 @@ def build_request_head(
             or (connection is not None and _has_option(connection, b"keep-alive"))
         )
         expect_continue = False  # RFC 9110, 10.1.1: ignored in HTTP/1.0.
-    return RequestHead(
-        method, target, version, fields, framing, keep_alive, expect_continue, host
-    )
+    # The same object as ``RequestHead(...)`` makes, without running the
+    # dataclass ``__init__`` as a Python call: one head per request.
+    head = _new_head(RequestHead)
+    head.method = method
+    head.target = target
+    head.version = version
+    head.fields = fields
+    head.framing = framing
+    head.keep_alive = keep_alive
+    head.expect_continue = expect_continue
+    head.host = host
+    return head
 
 
 def build_response_head(

@@ -35,6 +35,7 @@ from txhttp._wire._grammar import (
     FIELD_VALUE_RE,
     REQUEST_LINE_RE,
     STATUS_LINE_RE,
+    TOKEN,
     TOKEN_RE,
 )
 from txhttp._wire._limits import Limits
@@ -51,8 +52,14 @@ _SLASH: Final = 47
 _ZERO: Final = 48
 _VERSIONS: Final = {HTTP_1_1: HTTP_1_1, HTTP_1_0: HTTP_1_0}
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
-_REQUEST_LINE_CRLF_RE: Final = re.compile(REQUEST_LINE_RE.pattern + rb"\r\n")
-"""`REQUEST_LINE_RE` and the CRLF ending the line, for ``match`` at offset 0."""
+_REQUEST_LINE_CRLF_RE: Final = re.compile(
+    rb"(" + TOKEN + rb") ([\x21-\x7e]+) (HTTP/1\.[01])\r\n"
+)
+"""
+`REQUEST_LINE_RE` and the CRLF ending the line, for ``match`` at offset 0,
+narrowed to the two versions served: any other goes the careful way, which
+names it (`UnsupportedVersion`), so the fast path needs no version lookup.
+"""
 _STATUS_LINE_CRLF_RE: Final = re.compile(STATUS_LINE_RE.pattern + rb"\r\n")
 """`STATUS_LINE_RE` and the CRLF ending the line, for ``match`` at offset 0."""
 
@@ -383,9 +390,9 @@ def fast_request_head(
     if line_end - start - 2 > limits.max_line_bytes:
         return None
     method, target, received_version = match.groups()
-    version = _VERSIONS.get(received_version)
-    if version is None:
-        return None
+    # The regex took only HTTP/1.1 or HTTP/1.0: one compare picks the
+    # shared constant.
+    version = HTTP_1_1 if received_version == HTTP_1_1 else HTTP_1_0
     if (target[0] != _SLASH or method == _CONNECT) and not _target_fits_method(
         method, target
     ):

@@ -365,17 +365,6 @@ _R_AFTER_BODY_READ: Final = _REQUEST_TRANSITIONS[
 ]
 
 
-def _fast_head(
-    data: bytes | bytearray, limits: Limits, start: int, end: int
-) -> RequestHead | None:
-    """The head in ``data[start:end]`` the fast way, or ``None`` on any doubt."""
-    parts = fast_request_head(data, limits, start, end)
-    if parts is None:
-        return None
-    method, target, version, fields = parts
-    return build_request_head(method, target, version, fields, limits)
-
-
 def parse_whole_request(data: bytes, limits: Limits) -> RequestHead | None:
     """
     Parse ``data`` if it is exactly one whole request without a body.
@@ -387,15 +376,20 @@ def parse_whole_request(data: bytes, limits: Limits) -> RequestHead | None:
     which decides (and raises what is wrong).
     """
     size = len(data)
-    if not size or data[0] in _LINE_END_BYTES:
+    # Exactly one head: it ends the data, and `fast_request_head` finds no
+    # other end before (an empty line, or a request line, is no field line:
+    # it returns None), nor an empty line first (no request line at 0).
+    if size > limits.max_header_section_bytes or not data.endswith(b"\r\n\r\n"):
         return None
-    if size > limits.max_header_section_bytes or data.find(b"\r\n\r\n") != size - 4:
+    parts = fast_request_head(data, limits, 0, size)
+    if parts is None:
         return None
+    method, target, version, fields = parts
     try:
-        head = _fast_head(data, limits, 0, size)
+        head = build_request_head(method, target, version, fields, limits)
     except RemoteProtocolError:
         return None  # The parser raises it again, as it would have anyway.
-    if head is None or head.framing is not NO_BODY:
+    if head.framing is not NO_BODY:
         return None
     return head
 
@@ -488,8 +482,13 @@ class RequestParser(_Received):
                     end = data.find(b"\r\n\r\n", pos)
                     if pos < end <= pos + self._fast_limit:
                         end += 4
-                        head = _fast_head(data, self.limits, pos, end)
-                        if head is not None:
+                        limits = self.limits
+                        parts = fast_request_head(data, limits, pos, end)
+                        if parts is not None:
+                            method, target, version, fields = parts
+                            head = build_request_head(
+                                method, target, version, fields, limits
+                            )
                             self._use_through(end)
                             self._empty_lines = 0
                             framing = head.framing
