@@ -28,7 +28,12 @@ from enum import Enum, auto
 from typing import Any, Final, cast
 from typing import Protocol as Protocol_
 
-from twisted.internet.error import ConnectionDone, TimeoutError
+from twisted.internet.error import (
+    AlreadyCalled,
+    AlreadyCancelled,
+    ConnectionDone,
+    TimeoutError,
+)
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
@@ -59,7 +64,7 @@ from txhttp._wire import (
 from txhttp._wire._parser import parse_whole_request
 from txhttp.server._date import DateCache
 from txhttp.server._exchange import ExchangeFactory, RequestDropped
-from txhttp.server._slot import ChannelSlot, SlotState, error_response
+from txhttp.server._slot import AFTER_SEND, ChannelSlot, SlotState, error_response
 
 DEFAULT_IDLE_TIMEOUT: Final = 60.0
 """Seconds a connection may wait on its peer without progress either way.
@@ -152,6 +157,15 @@ _TRANSITIONS: Final[dict[tuple[ChannelState, ChannelInput], ChannelState]] = {
     **{(state, _I.LOST): _S.CLOSED for state in ChannelState},
 }
 """Every legal move of ``HTTPChannel``; anything else is a bug."""
+
+# Moves whose outcome is fixed, read from the table once for the paths every
+# connection takes, which then skip `HTTPChannel._advance`.
+_AFTER_CONNECT: Final = _TRANSITIONS[_S.UNCONNECTED, _I.CONNECT]
+_OPEN_STOP_READING: Final = _TRANSITIONS[_S.OPEN, _I.STOP_READING]
+_DRAINING_CLOSE: Final = _TRANSITIONS[_S.DRAINING, _I.CLOSE]
+_AFTER_LOST: Final = _TRANSITIONS[_S.OPEN, _I.LOST]
+if any(_TRANSITIONS[state, _I.LOST] is not _AFTER_LOST for state in ChannelState):
+    raise RuntimeError("bug: losing the transport must end in one state")
 
 
 class _Transport(Protocol_):
@@ -281,6 +295,26 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     _log: Final = Logger()
 
+    # TimeoutMixin's own fields (its double-underscore names, mangled), which
+    # the hot paths below read and write directly: typed here for mypy only.
+    _TimeoutMixin__timeoutCall: IDelayedCall | None
+    _TimeoutMixin__timedOut: Callable[[], None]
+
+    _open_state: Final = ChannelState.OPEN
+    """``ChannelState.OPEN``, for ``ChannelSlot`` (which cannot import it)."""
+
+    _plain_timeouts: bool = True
+    """Whether ``setTimeout`` and ``resetTimeout`` are ``TimeoutMixin``'s own
+    (set per subclass): only then do the hot paths do their work inline,
+    so a subclass overriding either still sees every call."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_timeouts = (
+            cls.setTimeout is TimeoutMixin.setTimeout
+            and cls.resetTimeout is TimeoutMixin.resetTimeout
+        )
+
     # Per-connection state lives in slots: an idle connection costs its
     # fields and nothing else (no per-instance dict entries, no empty
     # containers). The instance still has a ``__dict__`` (Twisted's base
@@ -402,80 +436,122 @@ class HTTPChannel(Protocol, TimeoutMixin):
         in a single write and closed gains nothing from it: closing pushes
         out what Nagle's algorithm would hold back).
         """
-        self._advance(_IN_CONNECT)
+        if self._state is _ST_UNCONNECTED:
+            self._state = _AFTER_CONNECT
+        else:
+            self._advance(_IN_CONNECT)  # Raises.
         transport = self.transport
         assert transport is not None
         # Transports implement IConsumer without always declaring it.
         self._t = cast(_Transport, transport)
         self._t.registerProducer(self, True)
-        self._idle_timeout = self.timeOut
+        period = self._idle_timeout = self.timeOut
         self._idle_on = True
-        self.setTimeout(self._idle_timeout)
+        if self._plain_timeouts and self._TimeoutMixin__timeoutCall is None:
+            # setTimeout(period), inline: no timer yet, and timeOut is
+            # already ``period``.
+            if period is not None:
+                self._TimeoutMixin__timeoutCall = self.callLater(
+                    period, self._TimeoutMixin__timedOut
+                )
+        else:
+            self.setTimeout(period)
 
     def dataReceived(self, data: bytes) -> None:
-        """Feed the parser and hand out what it finds."""
+        """
+        Feed the parser and hand out what it finds.
+
+        Receiving is progress: the idle timer restarts, as
+        ``TimeoutMixin.resetTimeout`` does, unless the connection is closing.
+        With ``TimeoutMixin``'s own ``resetTimeout`` that is done once the
+        bytes were handled (a full period from then), so that a connection
+        closed meanwhile, whose timer then becomes the abort deadline, moves
+        it once rather than twice.
+        """
         state = self._state
-        if state is not _ST_CLOSING:
+        plain = self._plain_timeouts
+        if not plain and state is not _ST_CLOSING:
             self.resetTimeout()
-        if state is _ST_OPEN or (state is _ST_DRAINING and self._reading is not None):
-            parser = self._parser
-            taken = False
-            if (
-                state is _ST_OPEN
-                and not self._slots
-                and not self._processing
-                and not self._read_pauses
-                and not self._transport_paused
-                and type(data) is bytes
-                and (parser is None or parser.is_idle())
+        try:
+            if state is _ST_OPEN or (
+                state is _ST_DRAINING and self._reading is not None
             ):
-                # The usual receive of an idle connection: one whole request
-                # without a body. The parser's own checks are applied to it
-                # without feeding it (``parse_whole_request``).
-                limits = self._wire_limits
-                if limits is None:
-                    limits = self._wire_limits = self._new_limits()
-                head = parse_whole_request(data, limits)
-                if head is not None:
-                    # What `_process` does with the same request from the
-                    # parser, in the same calls: the head, then its end
-                    # (unless reading was paused meanwhile: `_end_waits`).
-                    self._processing = True
-                    try:
-                        slot = self._head_received(head)
-                        if self._reading is slot:
-                            if not self._read_pauses:
-                                self.requestReadFinished(END_OF_MESSAGE)
-                            else:
-                                self._end_waits(head, data)
-                    finally:
-                        self._processing = False
-                    parser = self._parser
-                    if parser is None or (parser.is_idle() and not self._peer_closed):
-                        return
-                    # The end waits, or bytes or the peer's close came while
-                    # the handler ran: the general path takes it from here.
-                    taken = True
-            if parser is None:
-                parser = self._parser = self._new_parser()
-            if not taken:
-                parser.feed(data)
-            self._process()
-            if (
-                self._header_call is None
-                and self._reading is None
-                and self._state is _ST_OPEN
-                and not self._read_pauses
-                and parser.buffered_bytes
-                and self.header_timeout is not None
-            ):
-                self._header_call = self.callLater(
-                    self.header_timeout, self._header_timed_out
-                )
-        elif state is _ST_LINGERING:
-            self._lingered_bytes += len(data)
-            if self._lingered_bytes > self.max_linger_bytes:
-                self._close()
+                parser = self._parser
+                taken = False
+                if (
+                    state is _ST_OPEN
+                    and not self._slots
+                    and not self._processing
+                    and not self._read_pauses
+                    and not self._transport_paused
+                    and type(data) is bytes
+                    and (parser is None or parser.is_idle())
+                ):
+                    # The usual receive of an idle connection: one whole request
+                    # without a body. The parser's own checks are applied to it
+                    # without feeding it (``parse_whole_request``).
+                    limits = self._wire_limits
+                    if limits is None:
+                        limits = self._wire_limits = self._new_limits()
+                    head = parse_whole_request(data, limits)
+                    if head is not None:
+                        # What `_process` does with the same request from the
+                        # parser, with the same exchange calls: the head, then
+                        # its end (unless reading was paused meanwhile:
+                        # `_end_waits`).
+                        self._processing = True
+                        try:
+                            slot = self._head_received(head)
+                            if self._reading is slot:
+                                if not self._read_pauses:
+                                    # requestReadFinished(END_OF_MESSAGE),
+                                    # inline: with no pause, no body pause.
+                                    self._reading = None
+                                    slot._body_finished(END_OF_MESSAGE.trailers)
+                                    if self._slots or not self._idle_on:
+                                        self._update_idle_timer()
+                                else:
+                                    self._end_waits(head, data)
+                        finally:
+                            self._processing = False
+                        parser = self._parser
+                        if parser is None or (
+                            parser.is_idle() and not self._peer_closed
+                        ):
+                            return
+                        # The end waits, or bytes or the peer's close came while
+                        # the handler ran: the general path takes it from here.
+                        taken = True
+                if parser is None:
+                    parser = self._parser = self._new_parser()
+                if not taken:
+                    parser.feed(data)
+                self._process()
+                if (
+                    self._header_call is None
+                    and self._reading is None
+                    and self._state is _ST_OPEN
+                    and not self._read_pauses
+                    and parser.buffered_bytes
+                    and self.header_timeout is not None
+                ):
+                    self._header_call = self.callLater(
+                        self.header_timeout, self._header_timed_out
+                    )
+            elif state is _ST_LINGERING:
+                self._lingered_bytes += len(data)
+                if self._lingered_bytes > self.max_linger_bytes:
+                    self._close()
+        finally:
+            if plain:
+                state = self._state
+                if state is not _ST_CLOSING and state is not _ST_CLOSED:
+                    # resetTimeout(), inline: once per receive.
+                    call = self._TimeoutMixin__timeoutCall
+                    if call is not None:
+                        period = self.timeOut
+                        if period is not None:
+                            call.reset(period)
 
     def _new_limits(self) -> Limits:
         return _effective_limits(self.limits, self.maxHeaderLength, self.max_body_bytes)
@@ -537,8 +613,20 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Tell every exchange still waiting, and cancel every timer."""
-        previous = self._advance(_IN_LOST)
-        self.setTimeout(None)
+        previous = self._state
+        self._state = _AFTER_LOST  # Whatever the state (see _TRANSITIONS).
+        if self._plain_timeouts:
+            # setTimeout(None), inline: once per connection.
+            self.timeOut = None
+            call = self._TimeoutMixin__timeoutCall
+            if call is not None:
+                self._TimeoutMixin__timeoutCall = None
+                try:  # noqa: SIM105 (no context manager on this path)
+                    call.cancel()
+                except (AlreadyCancelled, AlreadyCalled):
+                    pass
+        else:
+            self.setTimeout(None)
         self._idle_on = False
         if (
             previous is _ST_CLOSING
@@ -708,8 +796,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
             # keep-alive): it sends nothing after this request (RFC 9112,
             # section 9.6).
             self._client_closing = True
-            if self._state is not _ST_DRAINING:  # setReadPersistent(False)
-                self._advance(_IN_STOP_READING)
+            if self._state is _ST_OPEN:  # _stop_reading(), inline
+                self._state = _OPEN_STOP_READING
+            else:
+                self._stop_reading()
         elif head.method == b"CONNECT":
             # We do not tunnel: nothing after a CONNECT is read as HTTP.
             self.setReadPersistent(False)
@@ -757,7 +847,15 @@ class HTTPChannel(Protocol, TimeoutMixin):
         again): no further request head is parsed, and the connection closes
         once the responses owed are written.
         """
-        if not persistent and self._state is not _ST_DRAINING:
+        if not persistent:
+            self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        """Read no further request head (``setReadPersistent(False)``)."""
+        state = self._state
+        if state is _ST_OPEN:
+            self._state = _OPEN_STOP_READING
+        elif state is not _ST_DRAINING:
             self._advance(_IN_STOP_READING)
 
     def isLastRequest(self, slot: ChannelSlot) -> bool:
@@ -773,7 +871,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
         Their exchanges get ``Exchange.connection_lost`` with ``RequestDropped``,
         and no further request is read.
         """
-        if self._state is not _ST_DRAINING:  # setReadPersistent(False), inline
+        state = self._state
+        if state is _ST_OPEN:  # setReadPersistent(False), inline
+            self._state = _OPEN_STOP_READING
+        elif state is not _ST_DRAINING:
             self._advance(_IN_STOP_READING)
         slots = self._slots
         if not slots or slots[-1] is slot:
@@ -948,9 +1049,25 @@ class HTTPChannel(Protocol, TimeoutMixin):
             raise RuntimeError("bug: only the head of the pipeline can finish")
         while slots and slots[0]._state is _SLOT_DONE:
             front = slots.pop(0)
-            front._mark_sent()
+            front._state = AFTER_SEND  # The fixed move DONE -> SENT.
+            exchange = front.exchange
+            # After connection_lost nothing else is called (the Exchange
+            # contract): a response cut by a wire error mid-body is not "sent".
+            if exchange is not None and not front._lost_notified:
+                try:
+                    exchange.response_sent()
+                except Exception:
+                    self._exchange_failed(exchange.response_sent)
+                if front._body_done and self._reading is not front:
+                    # Done with it (see ChannelSlot._release), unless its end
+                    # is still to be told: a bodiless request answered
+                    # before its end was read.
+                    front.exchange = None
             if not front._persistent:
-                self.dropQueuedRequests(front)
+                # (Dropped already when it stopped being persistent, unless
+                # requests came since or reading goes on.)
+                if slots or self._state is _ST_OPEN:
+                    self.dropQueuedRequests(front)
                 break
             if slots:
                 slots[0]._promote()
@@ -969,7 +1086,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         reading = self._reading
         if reading is not None:
             self._reading = None
-            if not reading.is_settled():
+            if reading._state is not AFTER_SEND or not reading._body_done:
+                # (Not ChannelSlot.is_settled: a call less per close.)
                 reading._lose(Failure(ConnectionDone("closing after the response")))
             elif reading.exchange is not None:
                 # Answered and sent before its end was read, which is all
@@ -1041,11 +1159,15 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     def _close(self) -> None:
         """Close the transport once its buffer is written (abort if stuck)."""
-        if self._state is _ST_CLOSED:
+        previous = self._state
+        if previous is _ST_DRAINING:
+            self._state = _DRAINING_CLOSE
+        elif previous is _ST_CLOSED:
             return
-        previous = self._advance(_IN_CLOSE)
-        if previous is _ST_CLOSING:
-            return
+        else:
+            self._advance(_IN_CLOSE)
+            if previous is _ST_CLOSING:
+                return
         transport = self._t
         assert transport is not None
         if self._backlog:
@@ -1059,9 +1181,20 @@ class HTTPChannel(Protocol, TimeoutMixin):
             # sooner cheaply: moving a reactor's timer sooner searches its
             # whole heap.
             self._idle_on = True
+            abort = self.abort_timeout
+            call = self._TimeoutMixin__timeoutCall
+            if (
+                call is not None
+                and self.timers_reset_sooner_cheaply
+                and self._plain_timeouts
+            ):
+                # setTimeout(abort), inline: once per connection we close.
+                self.timeOut = abort
+                call.reset(abort)
+                return
             if not self.timers_reset_sooner_cheaply:
                 self.setTimeout(None)
-            self.setTimeout(self.abort_timeout)
+            self.setTimeout(abort)
 
     # -- timeouts --------------------------------------------------------------
 

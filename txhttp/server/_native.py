@@ -97,19 +97,14 @@ class Request:
     """
 
     __slots__ = (
-        "_buffered",
-        "_chunks",
-        "_complete",
+        "_body",
         "_discard",
-        "_failure",
+        "_end",
         "_head",
         "_headers",
         "_path",
-        "_paused",
         "_query",
         "_slot",
-        "_trailers",
-        "_waiters",
         "method",
         "target",
         "version",
@@ -124,14 +119,10 @@ class Request:
         self._slot = slot
         self._path: bytes | None = None
         self._query: dict[bytes, list[bytes]] | None = None
-        # Made on first use: most requests have no body to queue.
-        self._chunks: deque[bytes] | None = None
-        self._buffered = 0
-        self._complete = False
-        self._failure: Failure | None = None
-        self._trailers: Fields = ()
-        self._waiters: deque[Deferred[bytes]] | None = None
-        self._paused = False
+        # Made on first use: most requests have no body to queue or wait for.
+        self._body: _BodyQueue | None = None
+        # The trailers, once the body is complete.
+        self._end: Fields | None = None
         self._discard = False
 
     @property
@@ -188,7 +179,8 @@ class Request:
     @property
     def trailers(self) -> Fields:
         """Trailer fields of a chunked body; empty until the body is complete."""
-        return self._trailers
+        end = self._end
+        return end if end is not None else ()
 
     # -- body --------------------------------------------------------------
 
@@ -202,23 +194,24 @@ class Request:
         oversized body: a ``txhttp._wire.RemoteProtocolError``).
         """
         self._slot.want_body()
-        chunks = self._chunks
-        if chunks:
-            data = chunks.popleft()
-            self._buffered -= len(data)
-            if self._paused and self._buffered <= BODY_HIGH_WATER_BYTES:
-                self._paused = False
-                self._slot.resume_body()
-            return succeed(data)
-        if self._failure is not None:
-            return fail(self._failure)
-        if self._complete:
+        body = self._body
+        if body is not None:
+            chunks = body.chunks
+            if chunks:
+                data = chunks.popleft()
+                body.buffered -= len(data)
+                if body.paused and body.buffered <= BODY_HIGH_WATER_BYTES:
+                    body.paused = False
+                    self._slot.resume_body()
+                return succeed(data)
+            if body.failure is not None:
+                return fail(body.failure)
+        if self._end is not None:
             return succeed(b"")
+        if body is None:
+            body = self._body = _BodyQueue()
         waiter: Deferred[bytes] = Deferred()
-        waiters = self._waiters
-        if waiters is None:
-            waiters = self._waiters = deque()
-        waiters.append(waiter)
+        body.waiters.append(waiter)
         return waiter
 
     def read(self) -> Deferred[bytes]:
@@ -249,46 +242,68 @@ class Request:
     def _body_received(self, data: bytes) -> None:
         if self._discard:
             return
-        waiters = self._waiters
-        if waiters:
-            waiters.popleft().callback(data)
+        body = self._body
+        if body is None:
+            body = self._body = _BodyQueue()
+        elif body.waiters:
+            body.waiters.popleft().callback(data)
             return
-        chunks = self._chunks
-        if chunks is None:
-            chunks = self._chunks = deque()
-        chunks.append(data)
-        self._buffered += len(data)
-        if not self._paused and self._buffered > BODY_HIGH_WATER_BYTES:
-            self._paused = True
+        body.chunks.append(data)
+        body.buffered += len(data)
+        if not body.paused and body.buffered > BODY_HIGH_WATER_BYTES:
+            body.paused = True
             self._slot.pause_body()
 
     def _body_complete(self, trailers: Fields) -> None:
-        self._complete = True
-        self._trailers = trailers
-        waiters = self._waiters
-        while waiters:
-            waiters.popleft().callback(b"")
+        self._end = trailers
+        body = self._body
+        if body is not None:
+            waiters = body.waiters
+            while waiters:
+                waiters.popleft().callback(b"")
 
     def _body_failed(self, reason: Failure) -> None:
-        if self._complete or self._failure is not None:
+        if self._end is not None:
             return
-        self._failure = reason
-        waiters = self._waiters
-        while waiters:
-            waiters.popleft().errback(reason)
+        body = self._body
+        if body is None:
+            body = self._body = _BodyQueue()
+        if body.failure is None:  # (Told once, by the Exchange contract.)
+            body.failure = reason
+            waiters = body.waiters
+            while waiters:
+                waiters.popleft().errback(reason)
 
-    def _stop_buffering(self) -> None:
+    def _stop_buffering(self, body: _BodyQueue) -> None:
         """The response is done without the body: drop what comes."""
-        if not self._waiters:
+        if not body.waiters:
             self._discard = True
-            self._chunks = None
-            self._buffered = 0
-            if self._paused:
-                self._paused = False
+            body.chunks.clear()
+            body.buffered = 0
+            if body.paused:
+                body.paused = False
                 self._slot.resume_body()
 
     def __repr__(self) -> str:
         return f"<Request {self.method!r} {self.target!r}>"
+
+
+class _BodyQueue:
+    """What a `Request` holds of its body while it is read (made on demand)."""
+
+    __slots__ = ("buffered", "chunks", "failure", "paused", "waiters")
+
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        """Received pieces nobody asked for yet."""
+        self.buffered = 0
+        """Bytes in ``chunks``."""
+        self.paused = False
+        """Whether the body was paused for ``chunks`` being over the mark."""
+        self.waiters: deque[Deferred[bytes]] = deque()
+        """``read_chunk`` Deferreds waiting for the next piece."""
+        self.failure: Failure | None = None
+        """Why the body was cut short, if it was."""
 
 
 class _BodyIterator:
@@ -417,7 +432,9 @@ class Response:
         if self._finished:
             raise RuntimeError("finish called twice")
         slot = self._slot
-        if not slot.is_connected():
+        # Told by `NativeExchange.connection_lost` once the slot is not
+        # connected (`is_connected`), the only way to an outcome before finish.
+        if self._outcome is not None:
             self._gone()
             self._finished = True
             return
@@ -438,10 +455,11 @@ class Response:
             self._finished = True
             slot.finish(trailers)
         request = self._request
-        if request._waiters is None and request._chunks is None and not request._paused:
-            request._discard = True  # All `_stop_buffering` would do here.
+        body = request._body
+        if body is None:
+            request._discard = True  # Nothing queued, nobody waiting.
         else:
-            request._stop_buffering()
+            request._stop_buffering(body)
 
     def when_done(self) -> Deferred[bool]:
         """
@@ -559,12 +577,11 @@ class NativeExchange:
     def body_complete(self, trailers: Fields) -> None:
         """The body is complete."""
         request = self.request
-        if request._waiters:
-            request._body_complete(trailers)
-        else:
+        if request._body is None:
             # Nobody is waiting (the common case): just record it.
-            request._complete = True
-            request._trailers = trailers
+            request._end = trailers
+        else:
+            request._body_complete(trailers)
 
     def response_sent(self) -> None:
         """Fire ``Response.when_done`` with ``True``."""

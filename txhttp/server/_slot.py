@@ -167,7 +167,8 @@ _TRANSITIONS: Final[dict[tuple[SlotState, SlotInput], SlotState]] = {
 # (a response written whole and then sent), which then skip `_advance`.
 _AFTER_WRITE_HEAD: Final = _TRANSITIONS[_ST_FRESH, _IN_WRITE_HEAD]
 _AFTER_FINISH: Final = _TRANSITIONS[_AFTER_WRITE_HEAD, _IN_FINISH]
-_AFTER_SEND: Final = _TRANSITIONS[_ST_DONE, _IN_SEND]
+AFTER_SEND: Final = _TRANSITIONS[_ST_DONE, _IN_SEND]
+"""Where a complete response goes once sent (``HTTPChannel`` moves it)."""
 
 _NO_CONTENT_STATUSES: Final = frozenset({204, 304})
 """Statuses whose responses never have a body (RFC 9110, 15.3.5 and 15.4.5)."""
@@ -331,10 +332,8 @@ class ChannelSlot:
         framing it chose (see `MAX_REMEMBERED_HEADS`): the same response to
         the same kind of request is then made from the memo.
         """
-        if status < 200:
-            raise ValueError(f"interim status {status} cannot be a final response")
-        if type(fields) is not list and type(fields) is not tuple:
-            fields = list(fields)  # Read twice below (slow path).
+        if type(fields) is not tuple:
+            fields = tuple(fields)  # For the key, and read twice below.
         channel = self._channel
         head = self.head
         # Everything the head depends on, the date aside; isLastRequest only
@@ -344,11 +343,16 @@ class ChannelSlot:
             key = (
                 status,
                 reason,
-                tuple(fields),
+                fields,
                 length,
                 head.method,
                 head.version,
-                self._persistent and not channel.isLastRequest(self),
+                # not isLastRequest(self), without a call while reading on.
+                self._persistent
+                and (
+                    channel._state is channel._open_state
+                    or not channel.isLastRequest(self)
+                ),
                 channel.server_header,
             )
             made = _remembered_heads.get(key)
@@ -371,6 +375,9 @@ class ChannelSlot:
             if tail and not no_body:
                 return b"".join((start, now, end, tail))
             return b"".join((start, now, end))
+        # (Never remembered, so never found above.)
+        if status < 200:
+            raise ValueError(f"interim status {status} cannot be a final response")
         line = (
             ACCEPTED_STATUS_LINES.get((status, reason))
             if type(status) is int and type(reason) is bytes
@@ -429,6 +436,11 @@ class ChannelSlot:
             if declared is None and length is not None and status == 200:
                 added_length = b"%d" % length
         elif declared is not None:
+            if length is not None and declared != length:
+                raise LocalProtocolError(
+                    f"body of {length} bytes does not match its Content-Length "
+                    f"{declared}"
+                )
             self._remaining = declared
         elif length is not None:
             added_length = b"%d" % length
@@ -564,12 +576,8 @@ class ChannelSlot:
             raise RuntimeError(f"response head already written (state {state.name})")
         size = len(body)
         joined = size <= _JOIN_BODY_BYTES
+        # (A Content-Length that is not ``size`` is refused there.)
         data = self._head(status, reason, fields, size, body if joined else b"")
-        if self._remaining is not None and self._remaining != size:
-            raise LocalProtocolError(
-                f"body of {size} bytes does not match its Content-Length "
-                f"{self._remaining}"
-            )
         if self._state is _ST_FRESH:
             self._state = _AFTER_WRITE_HEAD
         else:
@@ -590,11 +598,16 @@ class ChannelSlot:
             transport.write(data)
             self._remaining = 0
             if self._state is _AFTER_WRITE_HEAD:
-                if not self._body_done and self._unasked_body_waits():
+                # (A response that closes dropped the requests queued
+                # behind it in `_head` already.)
+                if (
+                    not self._body_done
+                    and self._persistent
+                    and self._unasked_body_waits()
+                ):
                     self._persistent = False
-                self._state = _AFTER_FINISH
-                if not self._persistent:
                     channel.dropQueuedRequests(self)
+                self._state = _AFTER_FINISH
                 if self._at_front:
                     channel.requestWriteFinished(self)
                 return
@@ -688,24 +701,6 @@ class ChannelSlot:
             self._buffered_bytes = 0
             self._channel._send(data)
         self._sync_producer()
-
-    def _mark_sent(self) -> None:
-        if self._state is _ST_DONE:
-            self._state = _AFTER_SEND
-        else:
-            self._advance(_IN_SEND)  # Raises.
-        exchange = self.exchange
-        # After connection_lost nothing else is called (the Exchange contract):
-        # a response cut by a wire error mid-body is not "sent".
-        if exchange is not None and not self._lost_notified:
-            try:
-                exchange.response_sent()
-            except Exception:
-                self._channel._exchange_failed(exchange.response_sent)
-            if self._body_done and self._channel._reading is not self:
-                # Done with it (see _release), unless its end is still to be
-                # told: a bodiless request answered before its end was read.
-                self.exchange = None
 
     def is_persistent(self) -> bool:
         """Whether the connection may carry another request after this one."""
