@@ -48,7 +48,8 @@ from txhttp.client._proxy import ConnectTunnelEndpoint, HTTPProxy
 from txhttp.client._request import (
     DEFAULT_BODY_IDLE_TIMEOUT,
     DEFAULT_RESPONSE_HEAD_TIMEOUT,
-    ClientRequest,
+    check_target,
+    request_for_agent,
 )
 from txhttp.client._tls import TLSEndpoint, TLSPolicy
 
@@ -194,6 +195,51 @@ def parse_url(uri: bytes) -> _ParsedURL:
     )
 
 
+def _copies_as_assumed() -> bool:
+    """
+    Whether this Twisted's ``Headers`` keeps fields as `_with_host` copies
+    them: ``_rawHeaders``, a dict of canonical name to a list of values,
+    which ``copy()`` reproduces as it is; ``Host`` spelt ``b"Host"``.
+    """
+    probe = Headers({b"x-probe": [b"1", b"2"]})
+    probe.addRawHeader(b"host", b"h")
+    raw: object = getattr(probe, "_rawHeaders", None)
+    copied: object = getattr(probe.copy(), "_rawHeaders", None)
+    expected = {b"X-Probe": [b"1", b"2"], b"Host": [b"h"]}
+    return type(raw) is dict and raw == expected and copied == expected
+
+
+_COPY_RAW: Final = _copies_as_assumed()
+
+
+def _with_host(headers: Headers | None, host: bytes) -> Headers:
+    """
+    A copy of ``headers`` (new ones for ``None``) with ``Host: host`` added
+    unless they have a Host field: what ``copy()`` and ``addRawHeader`` give.
+
+    A plain ``Headers`` is copied dict to dict when `_COPY_RAW` (checked at
+    import) says its storage is as assumed, skipping ``copy()``'s
+    re-canonicalising of every name and value the ``Headers`` methods
+    already did when they were added; anything else goes through ``copy()``.
+    Fields written into ``_rawHeaders`` by hand are copied as they are
+    rather than canonicalised: `ClientRequest`'s checks refuse any that
+    could inject, where ``copy()`` would have turned CR and LF into spaces.
+    """
+    if not _COPY_RAW or (headers is not None and type(headers) is not Headers):
+        copied = Headers() if headers is None else headers.copy()
+        if not copied.hasHeader(b"host"):
+            copied.addRawHeader(b"Host", host)
+        return copied
+    copied = Headers()
+    raw = copied._rawHeaders
+    if headers is not None:
+        for name, values in headers._rawHeaders.items():
+            raw[name] = list(values)
+    if b"Host" not in raw:
+        raw[b"Host"] = [host]
+    return copied
+
+
 @dataclass(frozen=True, slots=True)
 class _Route:
     """How requests to one URL go out (cached per URL)."""
@@ -304,19 +350,11 @@ class Agent:
             route = self._routes.get(uri)
             if route is None:
                 route = self._new_route(uri)
-            # addRawHeader on a new or copied Headers: the cheapest way to
-            # add one field through Headers' public API.
-            if headers is None:
-                headers = Headers()
-                headers.addRawHeader(b"Host", route.host_field)
-            else:
-                headers = headers.copy()
-                if not headers.hasHeader(b"host"):
-                    headers.addRawHeader(b"Host", route.host_field)
+            headers = _with_host(headers, route.host_field)
             if route.extra_fields:
                 for name, value in route.extra_fields:
                     headers.setRawHeaders(name, [value])
-            request = ClientRequest(
+            request = request_for_agent(
                 method,
                 route.target,
                 headers,
@@ -340,6 +378,7 @@ class Agent:
         """Parse ``uri`` and route it; remember the route (bounded)."""
         url = parse_url(uri)
         key, connect, target, extra = self._route(url)
+        check_target(target)  # once per URL: request_for_agent relies on it
         route = _Route(key, connect, target, tuple(extra), url.host_field, url.absolute)
         if len(self._routes) >= _MAX_CACHED_ROUTES:
             self._routes.clear()

@@ -27,7 +27,14 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from txhttp._wire import LocalProtocolError
-from txhttp.client._agent import Agent, ConnectTarget, parse_url
+from txhttp.client import _agent
+from txhttp.client._agent import (
+    Agent,
+    ConnectTarget,
+    _copies_as_assumed,
+    _with_host,
+    parse_url,
+)
 from txhttp.client._errors import (
     ConnectTimeout,
     ResponseHeadTimeout,
@@ -224,6 +231,97 @@ class AgentRefusalTests(AgentSetup):
         """A space or CR LF in the path is refused."""
         self.assert_refused(b"http://example.com/a b", LocalProtocolError)
         self.assert_refused(b"http://example.com/a\r\nX: y", LocalProtocolError)
+
+
+class AgentHeadersCopyTests(AgentSetup):
+    """The agent sends a copy of the caller's headers, with Host added."""
+
+    def reference(self, headers: Headers | None, host: bytes) -> Headers:
+        """What ``copy()`` and ``addRawHeader`` give: the public-API copy."""
+        copied = Headers() if headers is None else headers.copy()
+        if not copied.hasHeader(b"host"):
+            copied.addRawHeader(b"Host", host)
+        return copied
+
+    def assert_copy(self, headers: Headers | None) -> None:
+        """`_with_host` gives the public-API copy: fields, order, type."""
+        expected = self.reference(headers, b"example.com:8080")
+        copied = _with_host(headers, b"example.com:8080")
+        self.assertIsNot(headers, copied)
+        self.assertIs(type(expected), type(copied))
+        self.assertEqual(
+            list(expected.getAllRawHeaders()), list(copied.getAllRawHeaders())
+        )
+
+    def test_copy_like_headers_copy(self) -> None:
+        """The copy holds what copy() and addRawHeader would, in order."""
+        self.assert_copy(None)
+        self.assert_copy(Headers())
+        headers = Headers({b"x-b": [b"1", b"2"]})
+        headers.addRawHeader("Accept", "text/plain")
+        self.assert_copy(headers)
+        self.assert_copy(Headers({b"HOST": [b"other.example"], b"X-A": [b"1"]}))
+
+    def test_copy_owns_its_value_lists(self) -> None:
+        """Adding to the caller's headers afterwards leaves the request's alone."""
+        headers = Headers({b"X-Thing": [b"1"]})
+        result = self.agent().request(b"GET", b"http://example.com/", headers)
+        headers.addRawHeader(b"X-Thing", b"2")
+        self.respond()
+        sent = self.successResultOf(result).request.headers
+        self.assertEqual([b"1"], sent.getRawHeaders(b"X-Thing"))
+        self.assertEqual([b"example.com"], sent.getRawHeaders(b"Host"))
+        self.assertEqual([b"1", b"2"], headers.getRawHeaders(b"X-Thing"))
+
+    def test_headers_subclass_copied_by_its_copy(self) -> None:
+        """A Headers subclass is copied by its own copy(), keeping its type."""
+
+        class MyHeaders(Headers):
+            copies = 0
+
+            def copy(self) -> Headers:
+                MyHeaders.copies += 1
+                return MyHeaders(dict(self.getAllRawHeaders()))
+
+        headers = MyHeaders({b"X-A": [b"1"]})
+        self.assert_copy(headers)
+        self.assertEqual(2, MyHeaders.copies)  # the reference's and ours
+
+    def test_unknown_storage_goes_through_copy(self) -> None:
+        """When Headers is not stored as assumed, copy() makes the copy."""
+        copies: list[Headers] = []
+        original = Headers.copy
+
+        def spy(self: Headers) -> Headers:
+            copies.append(self)
+            return original(self)
+
+        self.patch(_agent, "_COPY_RAW", False)
+        self.patch(Headers, "copy", spy)
+        headers = Headers({b"X-A": [b"1"]})
+        self.assert_copy(headers)
+        self.assert_copy(None)
+        self.assertEqual([headers, headers], copies)
+
+    def test_storage_probe(self) -> None:
+        """The import-time probe accepts this Twisted's Headers, and notices
+        one that stores names differently."""
+        self.assertTrue(_copies_as_assumed())
+        self.assertTrue(_agent._COPY_RAW)
+
+        def add_as_given(self: Headers, name: bytes, value: bytes) -> None:
+            self._rawHeaders.setdefault(name, []).append(value)
+
+        self.patch(Headers, "addRawHeader", add_as_given)
+        self.assertFalse(_copies_as_assumed())
+
+    def test_refused_target_not_remembered(self) -> None:
+        """A URL whose target is refused is refused again, never connected."""
+        agent = self.agent()
+        for _ in range(2):
+            result = agent.request(b"GET", b"http://example.com/a\x00b")
+            self.failureResultOf(result, LocalProtocolError)
+        self.assertEqual([], self.targets)
 
 
 class ParseURLTests(SynchronousTestCase):
