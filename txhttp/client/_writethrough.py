@@ -2,6 +2,9 @@
 """
 Write-through: request bytes go to a plain TCP socket at once.
 
+`sends_now` and `write_through` live in ``txhttp._twisted_io`` (the server
+uses them too) and are re-exported here.
+
 Twisted's TCP transport buffers every ``write`` and sends it on the
 reactor's next turn. For a client with one request in flight that turn costs
 a poll and two epoll changes per request, for bytes the kernel would have
@@ -46,6 +49,20 @@ from twisted.internet.tcp import Connection as TCPConnection
 from twisted.logger import Logger
 from zope.interface import implementer
 
+# Shared with the server; re-exported here for this module's importers.
+from txhttp._twisted_io import sends_now, write_through
+
+__all__ = [
+    "WRITE_THROUGH_MAX_BUSY",
+    "BusyConnections",
+    "TurnBatch",
+    "TurnEndConsumer",
+    "WriteThroughConsumer",
+    "busy_for",
+    "sends_now",
+    "write_through",
+]
+
 _log = Logger()
 
 WRITE_THROUGH_MAX_BUSY: Final = 1
@@ -87,56 +104,6 @@ def busy_for(clock: object) -> BusyConnections:
     except TypeError:
         return BusyConnections()
     return busy
-
-
-def sends_now(socket: TCPConnection) -> bool:
-    """
-    Whether bytes may go straight to ``socket``'s ``writeSomeData``.
-
-    Args:
-        socket: A plain TCP transport.
-
-    Returns:
-        True when it is not TLS, open for writing, not aborted
-        (``_aborting``) and nothing written earlier waits in its buffer (so
-        nothing could be overtaken); False otherwise, including when
-        Twisted's private attributes are missing.
-    """
-    buffered: object = getattr(socket, "_tempDataLen", 1)
-    pending: object = getattr(socket, "dataBuffer", None)
-    return (
-        buffered == 0
-        and isinstance(pending, bytes)
-        and getattr(socket, "offset", -1) == len(pending)
-        and bool(socket.connected)
-        and not socket.disconnecting
-        and not getattr(socket, "_writeDisconnected", True)
-        and not getattr(socket, "_aborting", True)
-        and not socket.TLS
-    )
-
-
-def write_through(transport: TCPConnection, data: bytes) -> None:
-    """
-    Write ``data`` to ``transport``, straight to the kernel when safe.
-
-    When `sends_now` allows it, ``data`` goes to ``writeSomeData``; the part
-    the kernel did not take, or all of it after an error result (Twisted
-    returns the exception rather than raising), goes to ``transport.write``,
-    which buffers it behind nothing and reports the error on its own turn.
-    Otherwise all of ``data`` goes to ``transport.write``.
-
-    Args:
-        transport: The plain TCP transport.
-        data: The bytes to send.
-    """
-    if sends_now(transport):
-        sent = transport.writeSomeData(data)
-        if type(sent) is int:
-            if sent == len(data):
-                return
-            data = data[sent:]
-    transport.write(data)
 
 
 @implementer(IConsumer)

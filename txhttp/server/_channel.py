@@ -44,12 +44,14 @@ from twisted.internet.interfaces import (
     ITCPTransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.tcp import Connection as TCPConnection
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from typing_extensions import assert_never
 from zope.interface import implementer
 
+from txhttp._twisted_io import write_through
 from txhttp._wire import (
     DEFAULT_LIMITS,
     END_OF_MESSAGE,
@@ -101,7 +103,11 @@ their producers are paused."""
 
 DEFAULT_WRITE_PIECE_BYTES: Final = 64 * 1024
 """Largest single write handed to the transport; bigger writes are fed in
-pieces as it drains, so draining shows as progress to the idle timeout."""
+pieces as it drains, so draining shows as progress to the idle timeout.
+
+Also the bound of the cork: what a receive's responses write is held
+until ``dataReceived`` returns, then sent in one write, unless it grows past
+this many bytes, when it goes to the transport at once."""
 
 DEFAULT_SERVER_HEADER: Final = b"txhttp"
 """The ``Server`` field value sent with every response (``None``: none)."""
@@ -281,6 +287,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
     """See ``DEFAULT_WRITE_PIECE_BYTES``."""
     server_header: bytes | None = DEFAULT_SERVER_HEADER
     """See ``DEFAULT_SERVER_HEADER``."""
+    write_through: bool = True
+    """Whether, over a plain TCP transport, responses go straight to the
+    socket when nothing is buffered (``txhttp._twisted_io.write_through``)
+    instead of on the reactor's next turn; decided at ``connectionMade``."""
     limits: Limits = DEFAULT_LIMITS
     """Other wire limits (line lengths, field count, chunk lines, trailers)."""
     exchangeFactory: ExchangeFactory | None = None
@@ -328,6 +338,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         "_client_closing",
         "_close_when_drained",
         "_close_write_when_drained",
+        "_cork",
+        "_cork_bytes",
         "_error_status",
         "_header_call",
         "_idle_on",
@@ -343,6 +355,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         "_slots",
         "_state",
         "_t",
+        "_through",
         "_transport_paused",
         "_wire_limits",
         "clock",
@@ -378,6 +391,14 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._lingered_bytes = 0
         self._no_delay_set = False
         self._t: _Transport | None = None
+        # The cork: while ``dataReceived`` runs, what the responses write
+        # (in order, nothing in the backlog) waits here, and goes out in one
+        # write when it returns (``None``: not in a receive).
+        self._cork: list[bytes] | None = None
+        self._cork_bytes = 0
+        # Whether the transport is a plain TCP connection, whose writes may
+        # go straight to the socket (``write_through``).
+        self._through = False
         # The parser's limits, made with the parser or the first request.
         self._wire_limits: Limits | None = None
 
@@ -444,6 +465,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         assert transport is not None
         # Transports implement IConsumer without always declaring it.
         self._t = cast(_Transport, transport)
+        self._through = self.write_through and isinstance(transport, TCPConnection)
         self._t.registerProducer(self, True)
         period = self._idle_timeout = self.timeOut
         self._idle_on = True
@@ -472,6 +494,9 @@ class HTTPChannel(Protocol, TimeoutMixin):
         plain = self._plain_timeouts
         if not plain and state is not _ST_CLOSING:
             self.resetTimeout()
+        corked = self._cork is None  # Else an outer receive owns the cork.
+        if corked:
+            self._cork = []
         try:
             if state is _ST_OPEN or (
                 state is _ST_DRAINING and self._reading is not None
@@ -543,6 +568,12 @@ class HTTPChannel(Protocol, TimeoutMixin):
                 if self._lingered_bytes > self.max_linger_bytes:
                     self._close()
         finally:
+            if corked:
+                cork = self._cork
+                self._cork = None
+                if cork:
+                    self._cork_bytes = 0
+                    self._write(cork[0] if len(cork) == 1 else b"".join(cork))
             if plain:
                 state = self._state
                 if state is not _ST_CLOSING and state is not _ST_CLOSED:
@@ -628,6 +659,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         else:
             self.setTimeout(None)
         self._idle_on = False
+        if self._cork:
+            self._take_cork()  # Dropped: gone with the transport.
         if (
             previous is _ST_CLOSING
             and self._header_call is None
@@ -974,15 +1007,80 @@ class HTTPChannel(Protocol, TimeoutMixin):
         """Write ``data`` in pipeline order, in pieces the transport can drain."""
         backlog = self._backlog
         if backlog or self._transport_paused:
+            self._uncork()
             if backlog is None:
                 backlog = self._backlog = deque()
             backlog.append(data)
         elif len(data) > self.write_piece_bytes:
+            self._uncork()
             self._backlog = deque((data,))
             self._drain_backlog()
         else:
-            transport = self._t
-            assert transport is not None
+            self._out(data)
+
+    def _out(self, data: bytes) -> None:
+        """
+        Write ``data``, next in order, with no backlog and within a piece.
+
+        During a receive, while the connection is open, it joins the cork
+        (sent when ``dataReceived`` returns, or at once past
+        ``write_piece_bytes``); otherwise it is written now (see `_write`),
+        after what the cork holds. Once the connection drains toward a close
+        the transport buffers it anyway, and the cork would only cost time.
+        """
+        cork = self._cork
+        if cork is None or self._state is not _ST_OPEN:
+            if cork:
+                self._uncork()
+            self._write(data)
+            return
+        cork.append(data)
+        size = self._cork_bytes = self._cork_bytes + len(data)
+        if size > self.write_piece_bytes:
+            self._uncork()
+
+    def _write(self, data: bytes) -> None:
+        """
+        Hand ``data`` to the transport: through to a plain TCP socket.
+
+        Only while the connection is open: once it drains toward a close,
+        the close costs the transport's write turn anyway (Twisted's
+        ``loseConnection`` waits for it, and that turn sends even an empty
+        buffer), so the bytes are buffered for it, one send instead of two.
+        """
+        transport = self._t
+        assert transport is not None
+        if self._through and self._state is _ST_OPEN:
+            write_through(cast(TCPConnection, transport), data)
+        else:
+            transport.write(data)
+
+    def _take_cork(self) -> bytes:
+        """Empty the cork; what it held, joined (empty if nothing)."""
+        cork = self._cork
+        if not cork:
+            return b""
+        data = cork[0] if len(cork) == 1 else b"".join(cork)
+        cork.clear()
+        self._cork_bytes = 0
+        return data
+
+    def _uncork(self) -> None:
+        """Write what the cork holds now (before any other transport call)."""
+        if self._cork:
+            self._write(self._take_cork())
+
+    def _cork_to_buffer(self) -> None:
+        """
+        Before an abort: hand what the cork holds to ``transport.write``.
+
+        Never written through: as before the cork, those bytes sit in the
+        transport's buffer, which the abort throws away (a test transport
+        keeps them).
+        """
+        data = self._take_cork()
+        transport = self._t
+        if data and transport is not None:
             transport.write(data)
 
     def _drain_backlog(self) -> None:
@@ -1144,6 +1242,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
     def _close_write(self) -> None:
         if self._state is not _ST_LINGERING:
             return
+        self._uncork()
         transport = self.transport
         if ITCPTransport.providedBy(transport) and not ISSLTransport.providedBy(
             transport
@@ -1171,9 +1270,11 @@ class HTTPChannel(Protocol, TimeoutMixin):
         transport = self._t
         assert transport is not None
         if self._backlog:
+            # (The cork is empty: whatever joins the backlog uncorks first.)
             self._drop_backlog()
             transport.abortConnection()
             return
+        self._uncork()
         transport.loseConnection()
         if self._state is _ST_CLOSING:
             # The idle timer becomes the abort timer (no progress resets it
@@ -1285,6 +1386,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._slots.clear()
             if self._state is not _ST_CLOSING:
                 self._advance(_IN_CLOSE)
+            self._cork_to_buffer()
             transport.abortConnection()
 
 

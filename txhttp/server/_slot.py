@@ -593,9 +593,10 @@ class ChannelSlot:
             and not channel._backlog
             and len(data) <= channel.write_piece_bytes
         ):
-            # The common case: one write straight to the transport, and the
-            # fixed move STREAMING -> DONE of `_complete` taken at once.
-            transport.write(data)
+            # The common case: one write straight to the transport (through
+            # the channel's cork), and the fixed move STREAMING -> DONE of
+            # `_complete` taken at once.
+            channel._out(data)
             self._remaining = 0
             if self._state is _AFTER_WRITE_HEAD:
                 # (A response that closes dropped the requests queued
@@ -654,7 +655,7 @@ class ChannelSlot:
                 and not channel._backlog
                 and len(data) <= channel.write_piece_bytes
             ):
-                transport.write(data)
+                channel._out(data)
             else:
                 channel._send(data)
         else:

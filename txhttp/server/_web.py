@@ -669,6 +669,10 @@ def use_txhttp(site: Site) -> Site:
         channel.exchangeFactory = partial(
             WebExchange, site, addresses=ConnectionAddresses()
         )
+        # Measured under wrk: a Site's keep-alive requests cost about 8% more
+        # server CPU with write-through (native ones 20% less), so a Site's
+        # responses take the transport's usual buffered path.
+        channel.write_through = False
         return channel
 
     # Site.buildProtocol calls this, then sets the channel's factory, site,

@@ -1,0 +1,423 @@
+# -*- test-case-name: txhttp.test.test_server_writethrough -*-
+"""
+Tests for the server channel's cork and write-through (``HTTPChannel._out``).
+
+The unit tests drive the channel over a real `twisted.internet.tcp.Connection`
+on a connected pair of sockets on 127.0.0.1 with a `MemoryReactorClock`
+(nothing runs on its own: the test calls ``doWrite``), recording what went
+straight to the socket (``writeSomeData``) and what went through the
+transport's buffer (``write``); or over a `StringTransport` recording the
+order of writes and closes. The loopback test runs a native handler on the
+global reactor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from twisted.internet import reactor, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from txhttp._wire import RequestHead
+from txhttp.server import ChannelState, HTTPChannel, HTTPServerFactory, use_txhttp
+from txhttp.server import Request as NativeRequest
+from txhttp.server import Response as NativeResponse
+from txhttp.server._exchange import ResponseSlot
+from txhttp.test._server_helpers import (
+    HalfCloseTransport,
+    Recorder,
+    RecordingExchange,
+    make_channel,
+    parse_responses,
+    respond_at_once,
+)
+from txhttp.test.test_client_writethrough import _ScriptedSends, _Sockets
+from txhttp.test.test_server_loopback import raw_exchange
+
+
+def _get(target: bytes, extra: bytes = b"") -> bytes:
+    """A bodiless GET for ``target``."""
+    return b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n" + extra + b"\r\n"
+
+
+class _RecordingSends(_ScriptedSends):
+    """A TCP transport recording socket sends and buffered writes."""
+
+    sends: list[bytes]
+    writes: list[bytes]
+
+    def writeSomeData(self, data: bytes) -> int | ConnectionLost:
+        """Record the bytes offered to the socket."""
+        self.sends.append(bytes(data))
+        return super().writeSomeData(data)
+
+    def write(self, data: bytes) -> None:
+        """Record a write into the transport's buffer."""
+        self.writes.append(data)
+        super().write(data)
+
+
+class _Ordered(HalfCloseTransport):
+    """A half-closeable `StringTransport` recording writes and closes in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def write(self, data: bytes) -> None:
+        """Record a write."""
+        self.calls.append("write")
+        super().write(data)
+
+    def loseConnection(self) -> None:
+        """Record a close."""
+        self.calls.append("loseConnection")
+        super().loseConnection()
+
+    def loseWriteConnection(self) -> None:
+        """Record a half-close."""
+        self.calls.append("loseWriteConnection")
+        super().loseWriteConnection()
+
+    def abortConnection(self) -> None:
+        """Record an abort."""
+        self.calls.append("abortConnection")
+        super().abortConnection()
+
+
+def _tcp_channel(
+    case: SynchronousTestCase, recorder: Recorder, **settings: object
+) -> tuple[HTTPChannel, _RecordingSends, _Sockets]:
+    """A channel connected to a recording TCP transport on a socket pair."""
+    sockets = _Sockets(case)
+    channel = HTTPChannel(clock=Clock())
+    channel.exchangeFactory = recorder
+    for name, value in settings.items():
+        setattr(channel, name, value)
+    transport = _RecordingSends(sockets.ours, channel, MemoryReactorClock())
+    transport.sends = []
+    transport.writes = []
+    transport.connected = 1
+    channel.makeConnection(transport)
+    return channel, transport, sockets
+
+
+def _bodies(data: bytes) -> list[bytes]:
+    """The bodies of the responses in ``data``, in order."""
+    return [response.body for response in parse_responses(data)]
+
+
+class _FailingSent(RecordingExchange):
+    """Answers at once, then fails when told its response was sent."""
+
+    def response_sent(self) -> None:
+        """Record, then fail."""
+        super().response_sent()
+        raise ValueError("boom")
+
+
+def _failing_when_sent(
+    channel: HTTPChannel, head: RequestHead, slot: ResponseSlot
+) -> RecordingExchange:
+    """An exchange factory making `_FailingSent` exchanges."""
+    return _FailingSent(head, slot, respond_at_once)
+
+
+def _abort_second(exchange: RecordingExchange) -> None:
+    """A start hook answering ``/1`` and abandoning any other request."""
+    if exchange.head.target == b"/1":
+        exchange.respond(b"/1")
+    else:
+        exchange.slot.abort()
+
+
+class CorkTests(SynchronousTestCase):
+    """What one receive's responses write leaves in one send, in order."""
+
+    def test_response_sent_when_receive_ends(self) -> None:
+        """A keep-alive response goes to the socket before dataReceived returns."""
+        channel, transport, sockets = _tcp_channel(self, Recorder(respond_at_once))
+        channel.dataReceived(_get(b"/a"))
+        self.assertEqual([], transport.writes)
+        self.assertEqual(1, len(transport.sends))
+        self.assertEqual([b"/a"], _bodies(sockets.received()))
+        self.assertIs(ChannelState.OPEN, channel.state)
+
+    def test_pipelined_responses_one_send(self) -> None:
+        """Sixteen pipelined requests in one receive get one send, in order."""
+        channel, transport, sockets = _tcp_channel(self, Recorder(respond_at_once))
+        targets = [b"/%d" % n for n in range(16)]
+        channel.dataReceived(b"".join(_get(target) for target in targets))
+        self.assertEqual(1, len(transport.sends))
+        self.assertEqual([], transport.writes)
+        self.assertEqual(targets, _bodies(sockets.received()))
+
+    def test_later_response_written_through(self) -> None:
+        """A response finished outside a receive goes to the socket at once."""
+        recorder = Recorder()
+        channel, transport, sockets = _tcp_channel(self, recorder)
+        channel.dataReceived(_get(b"/later"))
+        self.assertEqual([], transport.sends)
+        recorder.exchanges[0].respond(b"/later")
+        self.assertEqual(1, len(transport.sends))
+        self.assertEqual([], transport.writes)
+        self.assertEqual([b"/later"], _bodies(sockets.received()))
+
+    def test_write_through_off(self) -> None:
+        """With ``write_through`` off, a response waits in the transport's buffer."""
+        channel, transport, sockets = _tcp_channel(
+            self, Recorder(respond_at_once), write_through=False
+        )
+        channel.dataReceived(_get(b"/1") + _get(b"/2"))
+        self.assertEqual([], transport.sends)
+        self.assertEqual(1, len(transport.writes))
+        transport.doWrite()
+        self.assertEqual([b"/1", b"/2"], _bodies(sockets.received()))
+
+    def test_site_channel_buffered(self) -> None:
+        """A twisted.web Site's channel does not write through."""
+        site = use_txhttp(Site(Resource(), reactor=Clock()))
+        channel = site.buildProtocol(None)
+        self.assertIsInstance(channel, HTTPChannel)
+        self.assertFalse(cast(HTTPChannel, channel).write_through)
+        self.assertTrue(HTTPChannel.write_through)
+
+    def test_cork_bounded(self) -> None:
+        """Past ``write_piece_bytes`` the cork is sent during the receive."""
+        channel, transport, sockets = _tcp_channel(
+            self, Recorder(respond_at_once), write_piece_bytes=200
+        )
+        targets = [b"/%d" % n for n in range(6)]
+        channel.dataReceived(b"".join(_get(target) for target in targets))
+        self.assertGreater(len(transport.sends), 1)
+        for sent in transport.sends[:-1]:
+            self.assertGreater(len(sent), 200)
+        self.assertEqual(targets, _bodies(sockets.received()))
+
+    def test_unsent_rest_stays_in_order(self) -> None:
+        """What the kernel did not take is buffered, and later writes queue behind."""
+        recorder = Recorder()
+        channel, transport, sockets = _tcp_channel(self, recorder)
+        transport.script = [10]
+        channel.dataReceived(_get(b"/1") + _get(b"/2"))
+        first, second = recorder.exchanges
+        first.respond(b"/1")
+        self.assertEqual(1, len(transport.writes))
+        second.respond(b"/2")
+        self.assertEqual(2, len(transport.writes))
+        transport.doWrite()
+        self.assertEqual([b"/1", b"/2"], _bodies(sockets.received()))
+
+    def test_big_response_after_corked_one(self) -> None:
+        """A response too big for one write goes out after the corked one."""
+        big = b"x" * 300
+
+        def respond(exchange: RecordingExchange) -> None:
+            target = exchange.head.target
+            exchange.respond(big if target == b"/big" else target)
+
+        channel, transport, _c, _r = make_channel(
+            Recorder(respond), write_piece_bytes=200
+        )
+        channel.dataReceived(_get(b"/small") + _get(b"/big"))
+        self.assertEqual([b"/small", big], _bodies(transport.value()))
+
+    def test_backlog_starts_after_cork(self) -> None:
+        """Once output must wait, what the cork held is at the transport first."""
+        seen: list[bytes] = []
+        channel: HTTPChannel | None = None
+
+        def respond(exchange: RecordingExchange) -> None:
+            assert channel is not None
+            if exchange.head.target == b"/2":
+                channel.pauseProducing()  # The transport's buffer is full.
+                exchange.respond(b"/2")
+                seen.append(transport.value())
+            else:
+                exchange.respond(b"/1")
+
+        channel, transport, _c, _r = make_channel(Recorder(respond))
+        channel.dataReceived(_get(b"/1") + _get(b"/2"))
+        self.assertEqual([b"/1"], _bodies(seen[0]))
+        channel.resumeProducing()
+        self.assertEqual([b"/1", b"/2"], _bodies(transport.value()))
+
+    def test_nested_receive_keeps_outer_cork(self) -> None:
+        """A receive inside a receive leaves the outer one's cork to it."""
+        channel: HTTPChannel | None = None
+
+        def respond(exchange: RecordingExchange) -> None:
+            assert channel is not None
+            exchange.respond(exchange.head.target)
+            if exchange.head.target == b"/1":
+                channel.dataReceived(_get(b"/2"))
+
+        transport = _Ordered()
+        channel, _t, _c, _r = make_channel(Recorder(respond), transport=transport)
+        channel.dataReceived(_get(b"/1"))
+        self.assertEqual(["write"], transport.calls)
+        self.assertEqual([b"/1", b"/2"], _bodies(transport.value()))
+
+
+class CorkClosingTests(SynchronousTestCase):
+    """Closes, aborts and losses handle what the cork holds."""
+
+    def test_close_sends_cork_first(self) -> None:
+        """A close after an abandoned response writes the corked ones first."""
+        transport = _Ordered()
+        channel, _t, _c, _r = make_channel(Recorder(_abort_second), transport=transport)
+        channel.dataReceived(_get(b"/1") + _get(b"/2", b"Connection: close\r\n"))
+        self.assertEqual(["write", "loseConnection"], transport.calls)
+        self.assertEqual([b"/1"], _bodies(transport.value()))
+
+    def test_close_over_tcp_buffered(self) -> None:
+        """Over TCP the response of a closing request waits for the close's turn."""
+        channel, transport, sockets = _tcp_channel(self, Recorder(respond_at_once))
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        self.assertEqual([], transport.sends)
+        self.assertEqual(1, len(transport.writes))
+        self.assertTrue(transport.disconnecting)
+        transport.doWrite()
+        self.assertEqual([b"/a"], _bodies(sockets.received()))
+
+    def test_later_closing_response_buffered(self) -> None:
+        """A closing response finished outside a receive is buffered too."""
+        recorder = Recorder()
+        channel, transport, sockets = _tcp_channel(self, recorder)
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        recorder.exchanges[0].respond(b"/a")
+        self.assertEqual([], transport.sends)
+        self.assertTrue(transport.disconnecting)
+        transport.doWrite()
+        self.assertEqual([b"/a"], _bodies(sockets.received()))
+
+    def test_closing_response_not_corked(self) -> None:
+        """Once the connection drains toward a close, writes skip the cork."""
+        seen: list[bytes] = []
+
+        def stream(exchange: RecordingExchange) -> None:
+            exchange.slot.write_head(200, b"OK", [])
+            seen.append(transport.value())
+            exchange.slot.finish()
+
+        channel, transport, _c, _r = make_channel(Recorder(stream))
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        self.assertTrue(seen[0].startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertTrue(transport.disconnecting)
+
+    def test_closing_response_after_corked_one(self) -> None:
+        """A closing response goes out after the keep-alive ones corked before it."""
+        transport = _Ordered()
+        channel, _t, _c, _r = make_channel(
+            Recorder(respond_at_once), transport=transport
+        )
+        channel.dataReceived(_get(b"/1") + _get(b"/2", b"Connection: close\r\n"))
+        self.assertEqual([b"/1", b"/2"], _bodies(transport.value()))
+        self.assertEqual("loseConnection", transport.calls[-1])
+
+    def test_lingering_close_sends_cork_first(self) -> None:
+        """The corked responses are written before the write side is closed."""
+        transport = _Ordered()
+        channel, _t, _c, _r = make_channel(Recorder(_abort_second), transport=transport)
+        channel.dataReceived(_get(b"/1") + _get(b"/2"))
+        self.assertEqual(["write", "loseWriteConnection"], transport.calls)
+        self.assertEqual([b"/1"], _bodies(transport.value()))
+
+    def test_error_response_before_half_close(self) -> None:
+        """An error's response is written before the write side is closed."""
+        transport = _Ordered()
+        channel, _t, _c, _r = make_channel(Recorder(), transport=transport)
+        channel.dataReceived(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        self.assertEqual(["write", "loseWriteConnection"], transport.calls)
+        self.assertEqual([400], [r.status for r in parse_responses(transport.value())])
+
+    def test_abort_buffers_cork_first(self) -> None:
+        """An exchange failure hands the cork to the transport's buffer, then aborts."""
+
+        transport = _Ordered()
+        channel, _t, _c, _r = make_channel(transport=transport)
+        channel.exchangeFactory = _failing_when_sent
+        channel.dataReceived(_get(b"/a"))
+        # (StringTransport's abortConnection calls loseConnection.)
+        self.assertEqual(["write", "abortConnection"], transport.calls[:2])
+        self.assertEqual(1, len(self.flushLoggedErrors(ValueError)))
+
+    def test_abort_over_tcp_sends_nothing(self) -> None:
+        """Over TCP an aborted receive's cork never reaches the socket."""
+
+        channel, transport, sockets = _tcp_channel(self, Recorder())
+        channel.exchangeFactory = _failing_when_sent
+        channel.dataReceived(_get(b"/a"))
+        self.assertEqual([], transport.sends)
+        self.assertEqual(b"", sockets.received())
+        self.assertEqual(1, len(self.flushLoggedErrors(ValueError)))
+
+    def test_lost_during_receive_drops_cork(self) -> None:
+        """A connection lost while a receive is handled writes nothing after."""
+        channel: HTTPChannel | None = None
+
+        def respond(exchange: RecordingExchange) -> None:
+            assert channel is not None
+            exchange.respond(b"/a")
+            channel.connectionLost(Failure(ConnectionDone()))
+
+        transport = _Ordered()
+        channel, _t, _c, _r = make_channel(Recorder(respond), transport=transport)
+        channel.dataReceived(_get(b"/a"))
+        self.assertEqual([], transport.calls)
+        self.assertIs(ChannelState.CLOSED, channel.state)
+
+
+def _native(request: NativeRequest, response: NativeResponse) -> Deferred[None] | None:
+    """Answer with the target as the body; ``/later...`` on the next turn."""
+    target = request.target
+    if not target.startswith(b"/later"):
+        response.finish(target)
+        return None
+    done: Deferred[None] = task.deferLater(
+        cast(IReactorTime, reactor), 0, response.finish, target
+    )
+    return done
+
+
+class WriteThroughLoopbackTests(TestCase):
+    """The native server over a real socket on 127.0.0.1."""
+
+    timeout = 30
+
+    @inlineCallbacks
+    def test_pipelined_order_over_socket(self) -> Any:
+        """Pipelined requests, some answered later, come back whole and in order."""
+        factory = HTTPServerFactory(_native, clock=cast(IReactorTime, reactor))
+        channels: list[HTTPChannel] = []
+        build = factory.buildProtocol
+
+        def tracking(addr: Any) -> Any:
+            channel = build(addr)
+            channels.append(channel)
+            return channel
+
+        factory.buildProtocol = tracking  # type: ignore[method-assign]  # tracks channels
+        port = cast(IReactorTCP, reactor).listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        number = cast(IPv4Address, port.getHost()).port
+        targets = [b"/later%d" % n if n % 5 == 2 else b"/%d" % n for n in range(16)]
+        data = b"".join(_get(target) for target in targets)
+        data += _get(b"/last", b"Connection: close\r\n")
+        received = yield deferToThread(raw_exchange, number, data, lambda got: False)
+        self.assertEqual([*targets, b"/last"], _bodies(received))
+        for _ in range(200):
+            if all(c.state is ChannelState.CLOSED for c in channels):
+                break
+            yield task.deferLater(reactor, 0.01, lambda: None)
+        self.assertEqual([ChannelState.CLOSED], [c.state for c in channels])
