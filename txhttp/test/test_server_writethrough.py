@@ -419,5 +419,5 @@ class WriteThroughLoopbackTests(TestCase):
         for _ in range(200):
             if all(c.state is ChannelState.CLOSED for c in channels):
                 break
-            yield task.deferLater(reactor, 0.01, lambda: None)
+            yield task.deferLater(reactor, 0.01, lambda: None)  # loopback
         self.assertEqual([ChannelState.CLOSED], [c.state for c in channels])
