@@ -983,7 +983,6 @@ class _ReadSizingProtocol(HTTP11ClientProtocol):
         read_low_water_delay: float = DEFAULT_READ_LOW_WATER_DELAY,
     ) -> None:
         super().__init__(quiescent, clock=clock, limits=limits)
-        self._timer_clock = clock
         self._max_read_bytes = max_read_bytes
         self._base_read_bytes = max_read_bytes
         self._socket: FileDescriptor | None = None
@@ -1006,7 +1005,7 @@ class _ReadSizingProtocol(HTTP11ClientProtocol):
                 if sock is not None:
                     self._low_water = ReadLowWater(
                         sock,
-                        self._timer_clock,
+                        self._clock,
                         most=self._read_low_water,
                         least=max(2, base),
                         delay=self._read_low_water_delay,
