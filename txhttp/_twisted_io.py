@@ -1,4 +1,4 @@
-# -*- test-case-name: txhttp.test.test_server_writethrough,txhttp.test.test_client_writethrough -*-  # noqa: E501
+# -*- test-case-name: txhttp.test.test_server_writethrough,txhttp.test.test_client_writethrough,txhttp.test.test_twisted_io -*-  # noqa: E501
 """
 Write-through: bytes go to an idle plain TCP socket at once.
 
@@ -20,15 +20,22 @@ was called). Each one it cannot find counts as "something may be buffered"
 or "closed", so a Twisted release that renames them just turns write-through
 off: every write takes the usual path.
 
-Used by the client (``txhttp.client._writethrough``, which re-exports both
-functions) and by the server's ``HTTPChannel``.
+`close_now` goes one step further for a connection that ends with those
+bytes: when the kernel takes all of them, the socket is closed at once,
+as Twisted's own ``loseConnection`` does for a connection whose write side
+is already shut, instead of on a writable event of the reactor's next turn
+(two epoll changes, a wake-up and a ``doWrite`` with nothing to write).
+
+Used by the client (``txhttp.client._writethrough``, which re-exports
+`sends_now` and `write_through`) and by the server's ``HTTPChannel``.
 """
 
 from __future__ import annotations
 
+from twisted.internet.protocol import connectionDone
 from twisted.internet.tcp import Connection as TCPConnection
 
-__all__ = ["sends_now", "write_through"]
+__all__ = ["close_now", "sends_now", "write_through"]
 
 
 def sends_now(socket: TCPConnection) -> bool:
@@ -83,3 +90,45 @@ def write_through(transport: TCPConnection, data: bytes) -> None:
                 return
             data = data[sent:]
     transport.write(data)
+
+
+def close_now(transport: TCPConnection, data: bytes) -> bool:
+    """
+    Send ``data`` last and close ``transport`` at once if the kernel took it.
+
+    When `sends_now` allows it and ``writeSomeData`` takes all of ``data``
+    (or there is none), the transport's ``connectionLost`` is called now
+    with ``connectionDone``: what the reactor would call on the turn after a
+    ``loseConnection``, once the empty buffer was "written". It stops
+    reading, stops the registered producer (``stopProducing``), shuts and
+    closes the socket, then calls the protocol's ``connectionLost``, all
+    before this returns. Otherwise whatever of ``data`` the kernel did not
+    take goes to ``transport.write`` (as in `write_through`), nothing is
+    closed, and the caller closes as usual (``loseConnection``).
+
+    The caller must be ready for its protocol's ``connectionLost`` to run
+    inside this call; Twisted's ``loseConnection`` does the same when the
+    write side is already shut.
+
+    Args:
+        transport: The plain TCP transport.
+        data: The last bytes to send on it (may be empty).
+
+    Returns:
+        True when the connection is closed, False when the caller must
+        close it.
+    """
+    if not sends_now(transport):
+        if data:
+            transport.write(data)
+        return False
+    if data:
+        sent = transport.writeSomeData(data)
+        if type(sent) is not int:
+            transport.write(data)  # The error is reported on its own turn.
+            return False
+        if sent != len(data):
+            transport.write(data[sent:])
+            return False
+    transport.connectionLost(connectionDone)
+    return True

@@ -51,7 +51,7 @@ from twisted.python.failure import Failure
 from typing_extensions import assert_never
 from zope.interface import implementer
 
-from txhttp._twisted_io import write_through
+from txhttp._twisted_io import close_now, write_through
 from txhttp._wire import (
     DEFAULT_LIMITS,
     END_OF_MESSAGE,
@@ -290,7 +290,11 @@ class HTTPChannel(Protocol, TimeoutMixin):
     write_through: bool = True
     """Whether, over a plain TCP transport, responses go straight to the
     socket when nothing is buffered (``txhttp._twisted_io.write_through``)
-    instead of on the reactor's next turn; decided at ``connectionMade``."""
+    instead of on the reactor's next turn, and a connection closed while a
+    receive is handled is closed at the end of that receive when the kernel
+    took its last response whole (``txhttp._twisted_io.close_now``; its
+    ``connectionLost`` then runs before ``dataReceived`` returns); decided at
+    ``connectionMade``."""
     limits: Limits = DEFAULT_LIMITS
     """Other wire limits (line lengths, field count, chunk lines, trailers)."""
     exchangeFactory: ExchangeFactory | None = None
@@ -336,6 +340,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         "_body_paused_by",
         "_buffered_total",
         "_client_closing",
+        "_close_at_end",
         "_close_when_drained",
         "_close_write_when_drained",
         "_cork",
@@ -387,6 +392,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         self._client_closing = False
         self._close_when_drained = False
         self._close_write_when_drained = False
+        # `_close` was called in a receive: the socket closes at its end.
+        self._close_at_end = False
         self._error_status: int | None = None
         self._lingered_bytes = 0
         self._no_delay_set = False
@@ -571,7 +578,11 @@ class HTTPChannel(Protocol, TimeoutMixin):
             if corked:
                 cork = self._cork
                 self._cork = None
-                if cork:
+                if self._close_at_end:
+                    self._close_at_end = False
+                    assert cork is not None
+                    self._close_after_receive(cork)
+                elif cork:
                     self._cork_bytes = 0
                     self._write(cork[0] if len(cork) == 1 else b"".join(cork))
             if plain:
@@ -1022,14 +1033,15 @@ class HTTPChannel(Protocol, TimeoutMixin):
         """
         Write ``data``, next in order, with no backlog and within a piece.
 
-        During a receive, while the connection is open, it joins the cork
-        (sent when ``dataReceived`` returns, or at once past
-        ``write_piece_bytes``); otherwise it is written now (see `_write`),
-        after what the cork holds. Once the connection drains toward a close
-        the transport buffers it anyway, and the cork would only cost time.
+        During a receive, while the connection is open or drains toward a
+        close, it joins the cork (sent when ``dataReceived`` returns, or at
+        once past ``write_piece_bytes``; a close in the receive sends it last,
+        see `_close_after_receive`); otherwise it is written now (see
+        `_write`), after what the cork holds.
         """
         cork = self._cork
-        if cork is None or self._state is not _ST_OPEN:
+        state = self._state
+        if cork is None or (state is not _ST_OPEN and state is not _ST_DRAINING):
             if cork:
                 self._uncork()
             self._write(data)
@@ -1047,6 +1059,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         the close costs the transport's write turn anyway (Twisted's
         ``loseConnection`` waits for it, and that turn sends even an empty
         buffer), so the bytes are buffered for it, one send instead of two.
+        (A close during a receive sends them itself: `_close_after_receive`.)
         """
         transport = self._t
         assert transport is not None
@@ -1274,8 +1287,42 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._drop_backlog()
             transport.abortConnection()
             return
+        if self._cork is not None and self._through:
+            # In a receive: the cork goes out last, when the receive ends,
+            # and the socket closes then if the kernel takes it all
+            # (`_close_after_receive`).
+            self._close_at_end = True
+            return
         self._uncork()
         transport.loseConnection()
+        self._arm_abort_timer()
+
+    def _close_after_receive(self, cork: list[bytes]) -> None:
+        """
+        End of the receive in which `_close` was called: send, then close.
+
+        What the responses wrote (``cork``) goes to the socket; when the
+        kernel takes all of it, the socket is closed at once
+        (``close_now``: ``connectionLost`` runs before this returns, the last
+        thing the receive does). Else the transport closes once it has
+        written the rest (``loseConnection``).
+        """
+        data = cork[0] if len(cork) == 1 else b"".join(cork)
+        self._cork_bytes = 0
+        transport = self._t
+        assert transport is not None
+        if self._state is not _ST_CLOSING:
+            # Lost meanwhile: what is left goes nowhere, as any late write.
+            if data:
+                transport.write(data)
+            return
+        if close_now(cast(TCPConnection, transport), data):
+            return
+        transport.loseConnection()
+        self._arm_abort_timer()
+
+    def _arm_abort_timer(self) -> None:
+        """After ``loseConnection``: the idle timer becomes the abort timer."""
         if self._state is _ST_CLOSING:
             # The idle timer becomes the abort timer (no progress resets it
             # from now on). A new call, not a reset, unless the timers move
@@ -1358,6 +1405,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
                     reading._lose(reason)
                 self._close()
             case ChannelState.LINGERING | ChannelState.CLOSING:
+                self._close_at_end = False
                 transport = self._t
                 if transport is not None:
                     transport.abortConnection()
@@ -1386,6 +1434,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._slots.clear()
             if self._state is not _ST_CLOSING:
                 self._advance(_IN_CLOSE)
+            self._close_at_end = False
             self._cork_to_buffer()
             transport.abortConnection()
 

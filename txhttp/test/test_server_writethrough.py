@@ -67,6 +67,14 @@ class _RecordingSends(_ScriptedSends):
         super().write(data)
 
 
+class _PeeredSends(_RecordingSends):
+    """A `_RecordingSends` with a peer address (the timeout logs it)."""
+
+    def getPeer(self) -> IPv4Address:
+        """A fixed client address."""
+        return IPv4Address("TCP", "127.0.0.1", 12345)
+
+
 class _Ordered(HalfCloseTransport):
     """A half-closeable `StringTransport` recording writes and closes in order."""
 
@@ -96,15 +104,20 @@ class _Ordered(HalfCloseTransport):
 
 
 def _tcp_channel(
-    case: SynchronousTestCase, recorder: Recorder, **settings: object
+    case: SynchronousTestCase,
+    recorder: Recorder,
+    *,
+    clock: Clock | None = None,
+    kind: type[_RecordingSends] = _RecordingSends,
+    **settings: object,
 ) -> tuple[HTTPChannel, _RecordingSends, _Sockets]:
     """A channel connected to a recording TCP transport on a socket pair."""
     sockets = _Sockets(case)
-    channel = HTTPChannel(clock=Clock())
+    channel = HTTPChannel(clock=clock if clock is not None else Clock())
     channel.exchangeFactory = recorder
     for name, value in settings.items():
         setattr(channel, name, value)
-    transport = _RecordingSends(sockets.ours, channel, MemoryReactorClock())
+    transport = kind(sockets.ours, channel, MemoryReactorClock())
     transport.sends = []
     transport.writes = []
     transport.connected = 1
@@ -280,15 +293,118 @@ class CorkClosingTests(SynchronousTestCase):
         self.assertEqual(["write", "loseConnection"], transport.calls)
         self.assertEqual([b"/1"], _bodies(transport.value()))
 
-    def test_close_over_tcp_buffered(self) -> None:
-        """Over TCP the response of a closing request waits for the close's turn."""
+    def test_close_in_receive_closes_at_once(self) -> None:
+        """
+        Over TCP a closing response answered in its receive is sent, then the
+        socket is closed before ``dataReceived`` returns, with no timer left.
+        """
+        recorder = Recorder(respond_at_once)
+        channel, transport, sockets = _tcp_channel(self, recorder)
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        self.assertEqual(1, len(transport.sends))
+        self.assertEqual([], transport.writes)
+        self.assertIs(ChannelState.CLOSED, channel.state)
+        self.assertTrue(transport.disconnected)
+        self.assertFalse(transport.disconnecting)  # No loseConnection.
+        self.assertEqual([b"/a"], _bodies(sockets.received()))
+        self.assertEqual(b"", sockets.peer.recv(10))  # The end, not "no data".
+        # (Answered before its end was told: see ChannelSlot._release.)
+        self.assertEqual(["start", "sent", "complete"], recorder.exchanges[0].events)
+        self.assertEqual([], cast(Clock, channel.clock).getDelayedCalls())
+
+    def test_close_rest_unsent_waits(self) -> None:
+        """
+        When the kernel does not take all of a closing response, the rest is
+        buffered and the transport closes once it is written, within the
+        abort timer.
+        """
         channel, transport, sockets = _tcp_channel(self, Recorder(respond_at_once))
+        transport.script = [10]
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        self.assertEqual(1, len(transport.writes))
+        self.assertTrue(transport.disconnecting)
+        self.assertIs(ChannelState.CLOSING, channel.state)
+        calls = cast(Clock, channel.clock).getDelayedCalls()
+        self.assertEqual([channel.abort_timeout], [call.getTime() for call in calls])
+        transport.doWrite()
+        self.assertEqual([b"/a"], _bodies(sockets.received()))
+
+    def test_close_send_error_waits(self) -> None:
+        """A send error on a closing response leaves it to the transport's turn."""
+        channel, transport, _sockets = _tcp_channel(self, Recorder(respond_at_once))
+        transport.script = [ConnectionLost()]
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        self.assertEqual(1, len(transport.writes))
+        self.assertTrue(transport.disconnecting)
+        self.assertIs(ChannelState.CLOSING, channel.state)
+
+    def test_close_after_keep_alive_responses_one_send(self) -> None:
+        """Keep-alive responses and the closing one after them: one send, closed."""
+        channel, transport, sockets = _tcp_channel(self, Recorder(respond_at_once))
+        channel.dataReceived(
+            _get(b"/1") + _get(b"/2") + _get(b"/3", b"Connection: close\r\n")
+        )
+        self.assertEqual(1, len(transport.sends))
+        self.assertIs(ChannelState.CLOSED, channel.state)
+        self.assertEqual([b"/1", b"/2", b"/3"], _bodies(sockets.received()))
+
+    def test_close_http10_closes_at_once(self) -> None:
+        """An HTTP/1.0 request without keep-alive is answered and closed at once."""
+        channel, transport, sockets = _tcp_channel(self, Recorder(respond_at_once))
+        channel.dataReceived(b"GET /old HTTP/1.0\r\n\r\n")
+        self.assertIs(ChannelState.CLOSED, channel.state)
+        self.assertEqual(1, len(transport.sends))
+        received = sockets.received()
+        self.assertTrue(received.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertTrue(received.endswith(b"/old"))
+
+    def test_close_with_write_through_off_waits(self) -> None:
+        """With ``write_through`` off, a closing response waits for the close's turn."""
+        channel, transport, sockets = _tcp_channel(
+            self, Recorder(respond_at_once), write_through=False
+        )
         channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
         self.assertEqual([], transport.sends)
-        self.assertEqual(1, len(transport.writes))
         self.assertTrue(transport.disconnecting)
         transport.doWrite()
         self.assertEqual([b"/a"], _bodies(sockets.received()))
+
+    def test_close_then_exchange_fails_aborts_only(self) -> None:
+        """
+        An exchange failing after the close was decided in the receive aborts
+        the connection: nothing is sent and it is not closed a second way.
+        """
+
+        def respond_then_fail(exchange: RecordingExchange) -> None:
+            exchange.respond(b"/a")
+            raise ValueError("boom")
+
+        channel, transport, sockets = _tcp_channel(self, Recorder(respond_then_fail))
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        self.assertEqual([], transport.sends)
+        self.assertTrue(transport._aborting)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(b"", sockets.received())
+        self.assertEqual(1, len(self.flushLoggedErrors(ValueError)))
+
+    def test_close_then_timed_out_aborts_only(self) -> None:
+        """
+        The idle timer firing inside the receive, after the close was decided,
+        aborts the connection; the end of the receive leaves it at that.
+        """
+
+        def respond_then_wait(exchange: RecordingExchange) -> None:
+            exchange.respond(b"/a")
+            clock.advance(3600)
+
+        clock = Clock()
+        channel, transport, _sockets = _tcp_channel(
+            self, Recorder(respond_then_wait), clock=clock, kind=_PeeredSends
+        )
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        self.assertTrue(transport._aborting)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual([], transport.sends)
 
     def test_later_closing_response_buffered(self) -> None:
         """A closing response finished outside a receive is buffered too."""
@@ -301,19 +417,38 @@ class CorkClosingTests(SynchronousTestCase):
         transport.doWrite()
         self.assertEqual([b"/a"], _bodies(sockets.received()))
 
-    def test_closing_response_not_corked(self) -> None:
-        """Once the connection drains toward a close, writes skip the cork."""
-        seen: list[bytes] = []
+    def test_closing_response_in_pieces_corked(self) -> None:
+        """
+        A closing response written in pieces in its receive is gathered and
+        written once, before the close.
+        """
 
         def stream(exchange: RecordingExchange) -> None:
             exchange.slot.write_head(200, b"OK", [])
-            seen.append(transport.value())
+            exchange.slot.write_body(b"part one, ")
+            exchange.slot.write_body(b"part two")
             exchange.slot.finish()
 
-        channel, transport, _c, _r = make_channel(Recorder(stream))
+        transport = _Ordered()
+        channel, _t, _c, _r = make_channel(Recorder(stream), transport=transport)
         channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
-        self.assertTrue(seen[0].startswith(b"HTTP/1.1 200 OK\r\n"))
-        self.assertTrue(transport.disconnecting)
+        self.assertEqual(["write", "loseConnection"], transport.calls)
+        self.assertEqual([b"part one, part two"], _bodies(transport.value()))
+
+    def test_closing_response_in_pieces_one_send_over_tcp(self) -> None:
+        """Over TCP the pieces of a closing response leave in one send, then close."""
+
+        def stream(exchange: RecordingExchange) -> None:
+            exchange.slot.write_head(200, b"OK", [])
+            exchange.slot.write_body(b"part one, ")
+            exchange.slot.write_body(b"part two")
+            exchange.slot.finish()
+
+        channel, transport, sockets = _tcp_channel(self, Recorder(stream))
+        channel.dataReceived(_get(b"/a", b"Connection: close\r\n"))
+        self.assertEqual(1, len(transport.sends))
+        self.assertIs(ChannelState.CLOSED, channel.state)
+        self.assertEqual([b"part one, part two"], _bodies(sockets.received()))
 
     def test_closing_response_after_corked_one(self) -> None:
         """A closing response goes out after the keep-alive ones corked before it."""
