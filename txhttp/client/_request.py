@@ -11,8 +11,12 @@ only repeat the Content-Length the body producer declares.
 
 It also carries the per-request waits the protocol enforces, each with a
 named default. Building URLs, the Host field and proxies belongs to `Agent`,
-which builds its requests through `request_for_agent`: the same checks, for
-less.
+which builds its requests through `request_for_agent`: the same code
+(`_fill`), minus the request-target check the agent has done already.
+
+Construction is hand-written (``init=False``): the dataclass's generated
+``__init__`` would store each field through ``object.__setattr__``; `_fill`
+stores them as plain attribute stores on a `_Draft` of the same slots.
 """
 
 from __future__ import annotations
@@ -146,17 +150,14 @@ def _check_timeouts(
     body_idle_timeout: float | None,
     expect_continue_timeout: float,
 ) -> None:
-    """Raise `ValueError` unless the three waits are valid (the defaults are)."""
-    if not (
-        response_head_timeout == DEFAULT_RESPONSE_HEAD_TIMEOUT
-        and body_idle_timeout == DEFAULT_BODY_IDLE_TIMEOUT
-        and expect_continue_timeout == DEFAULT_EXPECT_CONTINUE_TIMEOUT
-    ):
-        _check_timeout("response_head_timeout", response_head_timeout, optional=True)
-        _check_timeout("body_idle_timeout", body_idle_timeout, optional=True)
-        _check_timeout(
-            "expect_continue_timeout", expect_continue_timeout, optional=False
-        )
+    """
+    Raise `ValueError` unless the three waits are valid.
+
+    `_fill` calls this only when they are not all the defaults, which are.
+    """
+    _check_timeout("response_head_timeout", response_head_timeout, optional=True)
+    _check_timeout("body_idle_timeout", body_idle_timeout, optional=True)
+    _check_timeout("expect_continue_timeout", expect_continue_timeout, optional=False)
 
 
 def check_target(uri: bytes) -> None:
@@ -185,36 +186,21 @@ def _refuse_headers_type(headers: object) -> NoReturn:
     )
 
 
-def _check_fields(
-    headers: Headers, producer: IBodyProducer | None, persistent: bool
+def _special_flags(
+    special: Mapping[bytes, Sequence[bytes]],
+    producer: IBodyProducer | None,
+    persistent: bool,
 ) -> tuple[bool, bool]:
     """
-    Check every header field, the producer's length and the framing fields.
+    Check the framing fields, then read the flags from the special fields.
 
-    Each field whose name is in `txhttp._wire._serialize.ACCEPTED_NAMES` and
-    whose value is in `txhttp._wire._serialize.ACCEPTED_VALUES` is known
-    valid; any other is checked by `_check_field`.
+    Args:
+        special: The values of each field `_special_name` picked out, by its
+            lower-case name; not empty.
 
     Returns:
         ``ClientRequest._flags``: (asks to close, expects 100 Continue).
     """
-    names = ACCEPTED_NAMES
-    values_seen = ACCEPTED_VALUES
-    special_names = _SPECIAL_NAMES
-    special: dict[bytes, Sequence[bytes]] = {}
-    for name, values in headers.getAllRawHeaders():
-        for value in values:
-            if name not in names or value not in values_seen:
-                _check_field(name, value)
-        lowered = special_names.get(name)
-        if lowered is None:
-            lowered = _special_name(name)
-        if lowered:
-            special[lowered] = values
-    if producer is not None:
-        _check_body_length(producer)
-    if not special:
-        return (not persistent, False)
     _check_framing(special, producer)
     close = not persistent or any(
         token.strip().lower() == b"close"
@@ -262,7 +248,7 @@ def _check_framing(
 
 
 @implementer(IClientRequest)
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class ClientRequest:
     """
     One request to send over an `HTTP11ClientProtocol`, validated on creation.
@@ -314,22 +300,41 @@ class ClientRequest:
     )
     """(asks to close, expects 100 Continue), found while validating."""
 
-    def __post_init__(self) -> None:
-        if self.method not in _STANDARD_METHODS:
-            _check_token("method", self.method)
-        check_target(self.uri)
-        if not isinstance(self.headers, Headers):
-            _refuse_headers_type(self.headers)
-        object.__setattr__(
+    def __init__(  # noqa: PLR0917 (the dataclass's own signature)
+        self,
+        method: bytes,
+        uri: bytes,
+        headers: Headers,
+        bodyProducer: IBodyProducer | None = None,
+        persistent: bool = False,
+        absoluteURI: bytes | None = None,
+        response_head_timeout: float | None = DEFAULT_RESPONSE_HEAD_TIMEOUT,
+        body_idle_timeout: float | None = DEFAULT_BODY_IDLE_TIMEOUT,
+        expect_continue_timeout: float = DEFAULT_EXPECT_CONTINUE_TIMEOUT,
+    ) -> None:
+        # Written by hand (the dataclass's own __init__ stores each field
+        # through object.__setattr__): `_fill` checks, then stores cheaply.
+        _fill(
             self,
-            "_flags",
-            _check_fields(self.headers, self.bodyProducer, self.persistent),
+            method,
+            uri,
+            headers,
+            bodyProducer,
+            persistent,
+            absoluteURI,
+            response_head_timeout,
+            body_idle_timeout,
+            expect_continue_timeout,
+            True,
         )
-        _check_timeouts(
-            self.response_head_timeout,
-            self.body_idle_timeout,
-            self.expect_continue_timeout,
-        )
+
+    def __post_init__(self) -> None:
+        """
+        Check an instance of a dataclass subclass, which its generated
+        ``__init__`` filled without calling ours.
+        """
+        parts = [getattr(self, name) for name in ClientRequest.__match_args__]
+        ClientRequest.__init__(self, *parts)
 
     def field_lines(self) -> list[tuple[bytes, bytes]]:
         """
@@ -383,11 +388,11 @@ _METHODS_WITH_CONTENT: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 
 class _Draft:
     """
-    A ``ClientRequest`` being filled by `request_for_agent`: the same slots,
-    but plain attribute stores instead of the frozen dataclass's
-    ``object.__setattr__`` per field (1.5 us against 0.17). Once full it
-    becomes a ``ClientRequest`` by ``__class__`` assignment, which Python
-    allows between classes with identical slots (a test checks it).
+    A ``ClientRequest`` being filled by `_fill`: the same slots, but plain
+    attribute stores instead of the frozen dataclass's ``object.__setattr__``
+    per field. Once full it becomes a ``ClientRequest`` by ``__class__``
+    assignment, which Python allows between classes with identical slots (a
+    test checks it).
     """
 
     __slots__ = ClientRequest.__slots__
@@ -404,6 +409,103 @@ class _Draft:
     _flags: tuple[bool, bool]
 
 
+_store: Final = object.__setattr__
+"""Stores past the frozen ``ClientRequest.__setattr__``."""
+
+
+def _fill(  # noqa: PLR0917 (positional: the cheapest call)
+    request: object,
+    method: bytes,
+    uri: bytes,
+    headers: Headers,
+    bodyProducer: IBodyProducer | None,
+    persistent: bool,
+    absoluteURI: bytes | None,
+    response_head_timeout: float | None,
+    body_idle_timeout: float | None,
+    expect_continue_timeout: float,
+    check_uri: bool,
+) -> None:
+    """
+    Check a request's parts, then store them into ``request``: the one body
+    of ``ClientRequest(...)`` and `request_for_agent`.
+
+    The checks run in this order, the first failing one raising: method,
+    request-target (only if ``check_uri``), the type of ``headers``, each
+    header field, the body producer's length, the framing fields, the waits.
+    Nothing is stored unless all pass.
+
+    Args:
+        request: A `_Draft`, or a ``ClientRequest`` (or a subclass's
+            instance) being initialised. Either way it is a
+            ``ClientRequest`` on return.
+        check_uri: False if ``uri`` has passed `check_target` already.
+
+    Raises:
+        txhttp._wire.LocalProtocolError: As ``ClientRequest``.
+        TypeError: As ``ClientRequest``.
+        ValueError: As ``ClientRequest``.
+    """
+    if method not in _STANDARD_METHODS:
+        _check_token("method", method)
+    if check_uri:
+        check_target(uri)
+    if not isinstance(headers, Headers):
+        _refuse_headers_type(headers)
+    # Each field whose name is in ACCEPTED_NAMES and value in ACCEPTED_VALUES
+    # passed the wire serializer's stricter check; any other gets ours.
+    names = ACCEPTED_NAMES
+    values_seen = ACCEPTED_VALUES
+    special_names = _SPECIAL_NAMES
+    special: dict[bytes, Sequence[bytes]] | None = None  # made when needed
+    for name, values in headers.getAllRawHeaders():
+        for value in values:
+            if name not in names or value not in values_seen:
+                _check_field(name, value)
+        lowered = special_names.get(name)
+        if lowered is None:
+            lowered = _special_name(name)
+        if lowered:
+            if special is None:
+                special = {}
+            special[lowered] = values
+    if bodyProducer is not None:
+        _check_body_length(bodyProducer)
+    if special is None:
+        flags = (not persistent, False)
+    else:
+        flags = _special_flags(special, bodyProducer, persistent)
+    if not (  # the defaults are valid
+        response_head_timeout == DEFAULT_RESPONSE_HEAD_TIMEOUT
+        and body_idle_timeout == DEFAULT_BODY_IDLE_TIMEOUT
+        and expect_continue_timeout == DEFAULT_EXPECT_CONTINUE_TIMEOUT
+    ):
+        _check_timeouts(
+            response_head_timeout, body_idle_timeout, expect_continue_timeout
+        )
+    kind = type(request)
+    if kind is ClientRequest:
+        _store(request, "__class__", _Draft)
+        kind = _Draft
+    # A subclass's layout (a __dict__ at least) is not _Draft's: fill a
+    # draft, then copy it over.
+    draft: _Draft = request if kind is _Draft else _Draft()  # type: ignore[assignment]
+    draft.method = method
+    draft.uri = uri
+    draft.headers = headers
+    draft.bodyProducer = bodyProducer
+    draft.persistent = persistent
+    draft.absoluteURI = absoluteURI
+    draft.response_head_timeout = response_head_timeout
+    draft.body_idle_timeout = body_idle_timeout
+    draft.expect_continue_timeout = expect_continue_timeout
+    draft._flags = flags
+    draft.__class__ = ClientRequest  # type: ignore[assignment]  # same slots
+    if draft is not request:
+        for slot in ClientRequest.__slots__:
+            _store(request, slot, getattr(draft, slot))
+
+
 def request_for_agent(
     method: bytes,
     uri: bytes,
@@ -416,36 +518,30 @@ def request_for_agent(
     body_idle_timeout: float | None,
 ) -> ClientRequest:
     """
-    ``ClientRequest(...)`` as `Agent` builds it, for less.
+    ``ClientRequest(...)`` as `Agent` builds it.
 
-    Every check of the public constructor runs, in the same order, except
-    the request-target's: ``uri`` must have passed `check_target` already
-    (the agent checks each URL's target once, when it first routes it).
-    ``expect_continue_timeout`` is the default.
+    Every check of the public constructor runs, in the same order (the same
+    code: `_fill`), except the request-target's: ``uri`` must have passed
+    `check_target` already (the agent checks each URL's target once, when it
+    first routes it). ``expect_continue_timeout`` is the default.
 
     Raises:
         txhttp._wire.LocalProtocolError: As ``ClientRequest``.
         TypeError: As ``ClientRequest``.
         ValueError: As ``ClientRequest``.
     """
-    if method not in _STANDARD_METHODS:
-        _check_token("method", method)
-    if not isinstance(headers, Headers):
-        _refuse_headers_type(headers)
-    flags = _check_fields(headers, bodyProducer, persistent)
-    _check_timeouts(
-        response_head_timeout, body_idle_timeout, DEFAULT_EXPECT_CONTINUE_TIMEOUT
-    )
     draft = _Draft()
-    draft.method = method
-    draft.uri = uri
-    draft.headers = headers
-    draft.bodyProducer = bodyProducer
-    draft.persistent = persistent
-    draft.absoluteURI = absoluteURI
-    draft.response_head_timeout = response_head_timeout
-    draft.body_idle_timeout = body_idle_timeout
-    draft.expect_continue_timeout = DEFAULT_EXPECT_CONTINUE_TIMEOUT
-    draft._flags = flags
-    draft.__class__ = ClientRequest  # type: ignore[assignment]  # same slots
+    _fill(
+        draft,
+        method,
+        uri,
+        headers,
+        bodyProducer,
+        persistent,
+        absoluteURI,
+        response_head_timeout,
+        body_idle_timeout,
+        DEFAULT_EXPECT_CONTINUE_TIMEOUT,
+        False,
+    )
     return draft  # type: ignore[return-value]  # now a ClientRequest
