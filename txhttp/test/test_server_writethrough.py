@@ -556,3 +556,40 @@ class WriteThroughLoopbackTests(TestCase):
                 break
             yield task.deferLater(reactor, 0.01, lambda: None)  # loopback
         self.assertEqual([ChannelState.CLOSED], [c.state for c in channels])
+
+    @inlineCallbacks
+    def test_closing_connections_over_socket(self) -> Any:
+        """
+        Connections closed in the receive of their one request deliver the
+        whole response, then the end, and every channel ends closed.
+        """
+        factory = HTTPServerFactory(_native, clock=cast(IReactorTime, reactor))
+        channels: list[HTTPChannel] = []
+        build = factory.buildProtocol
+
+        def tracking(addr: Any) -> Any:
+            channel = build(addr)
+            channels.append(channel)
+            return channel
+
+        factory.buildProtocol = tracking  # type: ignore[method-assign]  # tracks channels
+        port = cast(IReactorTCP, reactor).listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        number = cast(IPv4Address, port.getHost()).port
+        requests = [
+            _get(b"/close%d" % n, b"Connection: close\r\n") for n in range(10)
+        ] + [b"GET /old%d HTTP/1.0\r\n\r\n" % n for n in range(10)]
+        for request in requests:
+            # Read until the server closes: the response must be whole then.
+            received = yield deferToThread(
+                raw_exchange, number, request, lambda got: False
+            )
+            target = request.split(b" ")[1]
+            self.assertEqual([target], _bodies(received))
+        for _ in range(200):
+            if all(c.state is ChannelState.CLOSED for c in channels):
+                break
+            yield task.deferLater(reactor, 0.01, lambda: None)  # loopback
+        self.assertEqual(
+            [ChannelState.CLOSED] * len(requests), [c.state for c in channels]
+        )
