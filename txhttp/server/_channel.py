@@ -496,6 +496,12 @@ class HTTPChannel(Protocol, TimeoutMixin):
         bytes were handled (a full period from then), so that a connection
         closed meanwhile, whose timer then becomes the abort deadline, moves
         it once rather than twice.
+
+        What the responses write meanwhile waits in the cork and goes out
+        when the receive ends; a close decided meanwhile happens then too,
+        at once when the kernel takes the last bytes
+        (``_close_after_receive``), so ``connectionLost`` may run before this
+        returns.
         """
         state = self._state
         plain = self._plain_timeouts
