@@ -33,6 +33,7 @@ from txhttp.server import ChannelState, HTTPChannel, HTTPServerFactory, use_txht
 from txhttp.server import Request as NativeRequest
 from txhttp.server import Response as NativeResponse
 from txhttp.server._exchange import ResponseSlot
+from txhttp.server._native import Handler
 from txhttp.test._server_helpers import (
     HalfCloseTransport,
     Recorder,
@@ -525,6 +526,38 @@ def _native(request: NativeRequest, response: NativeResponse) -> Deferred[None] 
     return done
 
 
+def serve_tracked(
+    case: TestCase,
+    handler: Handler,
+) -> tuple[list[HTTPChannel], int]:
+    """
+    Serve ``handler`` on 127.0.0.1 with the global reactor until ``case``
+    ends; return the list its channels are appended to, and the port.
+    """
+    factory = HTTPServerFactory(handler, clock=cast(IReactorTime, reactor))
+    channels: list[HTTPChannel] = []
+    build = factory.buildProtocol
+
+    def tracking(addr: Any) -> Any:
+        channel = build(addr)
+        channels.append(channel)
+        return channel
+
+    factory.buildProtocol = tracking  # type: ignore[method-assign]  # tracks channels
+    port = cast(IReactorTCP, reactor).listenTCP(0, factory, interface="127.0.0.1")
+    case.addCleanup(port.stopListening)
+    return channels, cast(IPv4Address, port.getHost()).port
+
+
+@inlineCallbacks
+def wait_closed(channels: list[HTTPChannel]) -> Any:
+    """Wait (2 s at most) until every channel in ``channels`` is closed."""
+    for _ in range(200):
+        if all(c.state is ChannelState.CLOSED for c in channels):
+            return
+        yield task.deferLater(reactor, 0.01, lambda: None)  # loopback
+
+
 class WriteThroughLoopbackTests(TestCase):
     """The native server over a real socket on 127.0.0.1."""
 
@@ -533,28 +566,13 @@ class WriteThroughLoopbackTests(TestCase):
     @inlineCallbacks
     def test_pipelined_order_over_socket(self) -> Any:
         """Pipelined requests, some answered later, come back whole and in order."""
-        factory = HTTPServerFactory(_native, clock=cast(IReactorTime, reactor))
-        channels: list[HTTPChannel] = []
-        build = factory.buildProtocol
-
-        def tracking(addr: Any) -> Any:
-            channel = build(addr)
-            channels.append(channel)
-            return channel
-
-        factory.buildProtocol = tracking  # type: ignore[method-assign]  # tracks channels
-        port = cast(IReactorTCP, reactor).listenTCP(0, factory, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        number = cast(IPv4Address, port.getHost()).port
+        channels, number = serve_tracked(self, _native)
         targets = [b"/later%d" % n if n % 5 == 2 else b"/%d" % n for n in range(16)]
         data = b"".join(_get(target) for target in targets)
         data += _get(b"/last", b"Connection: close\r\n")
         received = yield deferToThread(raw_exchange, number, data, lambda got: False)
         self.assertEqual([*targets, b"/last"], _bodies(received))
-        for _ in range(200):
-            if all(c.state is ChannelState.CLOSED for c in channels):
-                break
-            yield task.deferLater(reactor, 0.01, lambda: None)  # loopback
+        yield wait_closed(channels)
         self.assertEqual([ChannelState.CLOSED], [c.state for c in channels])
 
     @inlineCallbacks
@@ -563,19 +581,7 @@ class WriteThroughLoopbackTests(TestCase):
         Connections closed in the receive of their one request deliver the
         whole response, then the end, and every channel ends closed.
         """
-        factory = HTTPServerFactory(_native, clock=cast(IReactorTime, reactor))
-        channels: list[HTTPChannel] = []
-        build = factory.buildProtocol
-
-        def tracking(addr: Any) -> Any:
-            channel = build(addr)
-            channels.append(channel)
-            return channel
-
-        factory.buildProtocol = tracking  # type: ignore[method-assign]  # tracks channels
-        port = cast(IReactorTCP, reactor).listenTCP(0, factory, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        number = cast(IPv4Address, port.getHost()).port
+        channels, number = serve_tracked(self, _native)
         requests = [
             _get(b"/close%d" % n, b"Connection: close\r\n") for n in range(10)
         ] + [b"GET /old%d HTTP/1.0\r\n\r\n" % n for n in range(10)]
@@ -586,10 +592,7 @@ class WriteThroughLoopbackTests(TestCase):
             )
             target = request.split(b" ")[1]
             self.assertEqual([target], _bodies(received))
-        for _ in range(200):
-            if all(c.state is ChannelState.CLOSED for c in channels):
-                break
-            yield task.deferLater(reactor, 0.01, lambda: None)  # loopback
+        yield wait_closed(channels)
         self.assertEqual(
             [ChannelState.CLOSED] * len(requests), [c.state for c in channels]
         )
