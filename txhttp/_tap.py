@@ -337,22 +337,34 @@ class Drain:
 
         Returns:
             A Deferred that fires once no request is in flight and those
-            connections closed, or when ``grace_seconds`` have passed (the
-            rest are then aborted).
+            connections, and any that were closing already (a response may
+            still be in their buffer), closed; or when ``grace_seconds``
+            have passed (the rest are then aborted).
         """
         for channel in list(self._channels):
-            if channel.state is not ChannelState.OPEN:
+            state = channel.state
+            if state is ChannelState.CLOSED or state is ChannelState.UNCONNECTED:
                 continue
             if channel in self._in_flight:
-                channel.setReadPersistent(False)
+                if state is ChannelState.OPEN:
+                    channel.setReadPersistent(False)
                 self._draining.add(channel)
-            elif channel.transport is not None:
-                channel.transport.loseConnection()
-        if not self._in_flight:
+            elif state is ChannelState.OPEN:
+                if channel.transport is not None:
+                    channel.transport.loseConnection()
+            else:
+                # Closing already, maybe with a response still buffered:
+                # the stop waits for it too (the reactor would drop it).
+                self._draining.add(channel)
+        if not self._in_flight and not any(
+            _is_open(channel) for channel in self._draining
+        ):
             return succeed(None)
         done: Deferred[None] = Deferred()
         self._done = done
         timer = self._clock.callLater(grace_seconds, self._cut)
+        if not self._in_flight:
+            self._wait_closed()
 
         def cancel_timers(result: None) -> None:
             for call in (timer, self._poll):
@@ -369,7 +381,7 @@ class Drain:
             count=len(left),
         )
         self._in_flight.clear()
-        for channel in left:
+        for channel in {*left, *(c for c in self._draining if _is_open(c))}:
             transport = channel.transport
             if transport is not None:
                 transport.abortConnection()  # type: ignore[attr-defined]
@@ -531,8 +543,11 @@ def make_factory(
         site.timeOut = cast(float, settings["timeOut"])
     exchanges = drain.wrap(site_exchange_factory(site))
 
-    # What use_txhttp does, with the drain's counting exchange factory.
-    site.protocol = partial(_build_channel, exchanges, clock, settings)  # type: ignore[assignment]
+    # What use_txhttp does, with the drain's counting exchange factory;
+    # like it, without write-through (see site_exchange_factory's caller,
+    # txhttp.server._web.use_txhttp, for why).
+    site_settings = {**settings, "write_through": False}
+    site.protocol = partial(_build_channel, exchanges, clock, site_settings)  # type: ignore[assignment]
     return site, None
 
 

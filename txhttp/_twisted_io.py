@@ -14,7 +14,8 @@ the wire never changes.
 `sends_now` reads private attributes of Twisted's
 `twisted.internet.abstract.FileDescriptor`: ``dataBuffer`` and ``offset``
 (the bytes being sent and how far), ``_tempDataLen`` (the size of the writes
-queued behind them) and ``_writeDisconnected`` (the write side was shut),
+queued behind them) and ``_writeDisconnected`` (the write side was shut;
+`close_now` also reads ``_writeDisconnecting``, a shut still to come),
 and of `twisted.internet.tcp.Connection`: ``_aborting`` (``abortConnection``
 was called). Each one it cannot find counts as "something may be buffered"
 or "closed", so a Twisted release that renames them just turns write-through
@@ -92,6 +93,20 @@ def write_through(transport: TCPConnection, data: bytes) -> None:
     transport.write(data)
 
 
+def _half_close_pending(transport: TCPConnection) -> bool:
+    """
+    Whether ``loseWriteConnection`` waits for the transport's write turn.
+
+    Until that turn runs, the transport is registered for writing: the
+    reactor may call its ``doWrite`` right after the ``doRead`` running now,
+    which must not find the socket closed under it. Unknown counts as yes.
+    """
+    try:
+        return bool(transport._writeDisconnecting)
+    except AttributeError:
+        return True
+
+
 def close_now(transport: TCPConnection, data: bytes) -> bool:
     """
     Send ``data`` last and close ``transport`` at once if the kernel took it.
@@ -104,7 +119,10 @@ def close_now(transport: TCPConnection, data: bytes) -> bool:
     closes the socket, then calls the protocol's ``connectionLost``, all
     before this returns. Otherwise whatever of ``data`` the kernel did not
     take goes to ``transport.write`` (as in `write_through`), nothing is
-    closed, and the caller closes as usual (``loseConnection``).
+    closed, and the caller closes as usual (``loseConnection``). Nothing is
+    closed either while a ``loseWriteConnection`` waits for the transport's
+    write turn: the transport is then registered for writing, and the
+    reactor may call its ``doWrite`` right after the ``doRead`` running now.
 
     The caller must be ready for its protocol's ``connectionLost`` to run
     inside this call; Twisted's ``loseConnection`` does the same when the
@@ -118,7 +136,7 @@ def close_now(transport: TCPConnection, data: bytes) -> bool:
         True when the connection is closed, False when the caller must
         close it.
     """
-    if not sends_now(transport):
+    if not sends_now(transport) or _half_close_pending(transport):
         if data:
             transport.write(data)
         return False

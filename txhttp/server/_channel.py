@@ -761,10 +761,26 @@ class HTTPChannel(Protocol, TimeoutMixin):
         return transport.getPeer()
 
     def getHost(self) -> IAddress:
-        """The local address of this connection."""
+        """
+        The local address of this connection.
+
+        Raises:
+            twisted.internet.error.ConnectionDone: The connection is closed
+                and its transport no longer knows (Twisted's TCP transport
+                asks its socket, which it drops when closed; a connection
+                closed at the end of a receive is closed before
+                ``dataReceived`` returns).
+        """
         transport = self._t
         assert transport is not None
-        return transport.getHost()
+        try:
+            return transport.getHost()
+        except AttributeError:
+            if self._state is not _ST_CLOSED:
+                raise
+            raise ConnectionDone(
+                "the connection is closed: its local address is no longer known"
+            ) from None
 
     def isSecure(self) -> bool:
         """Whether the connection is TLS."""

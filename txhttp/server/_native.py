@@ -168,7 +168,15 @@ class Request:
 
     @property
     def local(self) -> IAddress:
-        """The local address the request came in on."""
+        """
+        The local address the request came in on.
+
+        Read it while the connection is open: once closed, a TCP transport
+        no longer knows it (``HTTPChannel.getHost`` raises
+        ``twisted.internet.error.ConnectionDone``). A connection whose
+        request asked for the close may be closed as soon as the handler
+        returns.
+        """
         return self._slot.host
 
     @property

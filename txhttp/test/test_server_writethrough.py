@@ -529,10 +529,11 @@ def _native(request: NativeRequest, response: NativeResponse) -> Deferred[None] 
 def serve_tracked(
     case: TestCase,
     handler: Handler,
-) -> tuple[list[HTTPChannel], int]:
+) -> tuple[HTTPServerFactory, list[HTTPChannel], int]:
     """
     Serve ``handler`` on 127.0.0.1 with the global reactor until ``case``
-    ends; return the list its channels are appended to, and the port.
+    ends; return the factory, the list its channels are appended to, and
+    the port.
     """
     factory = HTTPServerFactory(handler, clock=cast(IReactorTime, reactor))
     channels: list[HTTPChannel] = []
@@ -546,7 +547,7 @@ def serve_tracked(
     factory.buildProtocol = tracking  # type: ignore[method-assign]  # tracks channels
     port = cast(IReactorTCP, reactor).listenTCP(0, factory, interface="127.0.0.1")
     case.addCleanup(port.stopListening)
-    return channels, cast(IPv4Address, port.getHost()).port
+    return factory, channels, cast(IPv4Address, port.getHost()).port
 
 
 @inlineCallbacks
@@ -566,7 +567,7 @@ class WriteThroughLoopbackTests(TestCase):
     @inlineCallbacks
     def test_pipelined_order_over_socket(self) -> Any:
         """Pipelined requests, some answered later, come back whole and in order."""
-        channels, number = serve_tracked(self, _native)
+        _factory, channels, number = serve_tracked(self, _native)
         targets = [b"/later%d" % n if n % 5 == 2 else b"/%d" % n for n in range(16)]
         data = b"".join(_get(target) for target in targets)
         data += _get(b"/last", b"Connection: close\r\n")
@@ -581,7 +582,7 @@ class WriteThroughLoopbackTests(TestCase):
         Connections closed in the receive of their one request deliver the
         whole response, then the end, and every channel ends closed.
         """
-        channels, number = serve_tracked(self, _native)
+        _factory, channels, number = serve_tracked(self, _native)
         requests = [
             _get(b"/close%d" % n, b"Connection: close\r\n") for n in range(10)
         ] + [b"GET /old%d HTTP/1.0\r\n\r\n" % n for n in range(10)]
