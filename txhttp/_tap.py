@@ -544,9 +544,8 @@ def make_factory(
     exchanges = drain.wrap(site_exchange_factory(site))
 
     # What use_txhttp does, with the drain's counting exchange factory;
-    # like it, without write-through (see site_exchange_factory's caller,
-    # txhttp.server._web.use_txhttp, for why).
-    site_settings = {**settings, "write_through": False}
+    # like it, with writes batched per reactor turn (see use_txhttp).
+    site_settings = {**settings, "batch_writes": True}
     site.protocol = partial(_build_channel, exchanges, clock, site_settings)  # type: ignore[assignment]
     return site, None
 

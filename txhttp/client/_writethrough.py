@@ -2,8 +2,8 @@
 """
 Write-through: request bytes go to a plain TCP socket at once.
 
-`sends_now` and `write_through` live in ``txhttp._twisted_io`` (the server
-uses them too) and are re-exported here.
+`sends_now`, `write_through` and `TurnBatch` live in ``txhttp._twisted_io``
+(the server uses them too) and are re-exported here.
 
 Twisted's TCP transport buffers every ``write`` and sends it on the
 reactor's next turn. For a client with one request in flight that turn costs
@@ -44,13 +44,13 @@ from __future__ import annotations
 from typing import Final
 from weakref import WeakKeyDictionary
 
-from twisted.internet.interfaces import IConsumer, IDelayedCall, IProducer, IReactorTime
+from twisted.internet.interfaces import IConsumer, IProducer, IReactorTime
 from twisted.internet.tcp import Connection as TCPConnection
 from twisted.logger import Logger
 from zope.interface import implementer
 
 # Shared with the server; re-exported here for this module's importers.
-from txhttp._twisted_io import sends_now, write_through
+from txhttp._twisted_io import TurnBatch, per_clock, sends_now, write_through
 
 __all__ = [
     "WRITE_THROUGH_MAX_BUSY",
@@ -97,13 +97,7 @@ def busy_for(clock: object) -> BusyConnections:
         The same object for the same clock; a fresh one, counting only its
         own protocol, for a clock that cannot be weakly referenced.
     """
-    try:
-        busy = _BUSY.get(clock)
-        if busy is None:
-            busy = _BUSY[clock] = BusyConnections()
-    except TypeError:
-        return BusyConnections()
-    return busy
+    return per_clock(_BUSY, clock, BusyConnections)
 
 
 @implementer(IConsumer)
@@ -134,43 +128,6 @@ class WriteThroughConsumer:
     def unregisterProducer(self) -> None:
         """Unregister the transport's producer."""
         self._transport.unregisterProducer()
-
-
-class TurnBatch:
-    """
-    The `TurnEndConsumer` of one clock holding bytes, written at the end of
-    the reactor's turn.
-
-    The first consumer to hold bytes in a turn schedules one
-    ``callLater(0)``; when it runs (after the reactor has handled every
-    event of its poll, before the next poll) each consumer writes what it
-    holds, in the order they started holding.
-    """
-
-    __slots__ = ("_call", "_held")
-
-    def __init__(self) -> None:
-        self._held: list[TurnEndConsumer] = []
-        self._call: IDelayedCall | None = None
-
-    def add(self, consumer: TurnEndConsumer, clock: IReactorTime) -> None:
-        """Write ``consumer``'s bytes at the end of this turn of ``clock``."""
-        self._held.append(consumer)
-        if self._call is None:
-            self._call = clock.callLater(0, self._flush)
-
-    def _flush(self) -> None:
-        """The turn is over: every consumer writes what it holds."""
-        self._call = None
-        held, self._held = self._held, []
-        for consumer in held:
-            try:
-                consumer.flush()
-            except Exception:
-                # One connection's failure must not keep the others' bytes.
-                _log.failure(
-                    "writing a held request to {consumer!r}", consumer=consumer
-                )
 
 
 @implementer(IConsumer)
@@ -213,7 +170,7 @@ class TurnEndConsumer:
             return
         held = self._held
         if not held:
-            self._batch.add(self, self._clock)
+            self._batch.add(self.flush, self._clock)
         held.append(data)
 
     def flush(self) -> None:

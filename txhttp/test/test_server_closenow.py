@@ -135,7 +135,9 @@ def _peered(
     case: SynchronousTestCase, recorder: Recorder, **settings: object
 ) -> tuple[HTTPChannel, _RecordingSends, _Sockets]:
     """``_tcp_channel`` with a transport that knows its peer (logs name it)."""
-    return _tcp_channel(case, recorder, clock=None, kind=_PeeredSends, **settings)
+    return _tcp_channel(
+        case, recorder, clock=None, kind=_PeeredSends, reactor=None, **settings
+    )
 
 
 def _native_tcp(
@@ -1033,7 +1035,7 @@ class OldCloseKeptTests(SynchronousTestCase):
         self.assertIs(ChannelState.CLOSED, channel.state)
 
     def test_site_channel(self) -> None:
-        """A twisted.web Site's channel closes on the transport's turn, not at once."""
+        """A twisted.web Site's channel (batching) closes on the transport's turn."""
 
         class Leaf(Resource):
             isLeaf = True
@@ -1132,6 +1134,7 @@ class TwistdSiteTests(SynchronousTestCase):
     def test_site_channel_closes_on_turn(self) -> None:
         """As with `use_txhttp`, a closing response waits for the transport's turn."""
         channel, transport, sockets = self._site_channel()
+        self.assertTrue(channel.batch_writes)
         channel.dataReceived(_get(b"/a.txt", _CLOSE))
         self.assertEqual([], transport.sends)
         self.assertTrue(transport.disconnecting)

@@ -110,15 +110,21 @@ def _tcp_channel(
     *,
     clock: Clock | None = None,
     kind: type[_RecordingSends] = _RecordingSends,
+    reactor: MemoryReactorClock | None = None,
     **settings: object,
 ) -> tuple[HTTPChannel, _RecordingSends, _Sockets]:
-    """A channel connected to a recording TCP transport on a socket pair."""
+    """
+    A channel connected to a recording TCP transport on a socket pair (on
+    ``reactor``, a new `MemoryReactorClock` by default).
+    """
     sockets = _Sockets(case)
     channel = HTTPChannel(clock=clock if clock is not None else Clock())
     channel.exchangeFactory = recorder
     for name, value in settings.items():
         setattr(channel, name, value)
-    transport = kind(sockets.ours, channel, MemoryReactorClock())
+    transport = kind(
+        sockets.ours, channel, reactor if reactor is not None else MemoryReactorClock()
+    )
     transport.sends = []
     transport.writes = []
     transport.connected = 1
@@ -198,13 +204,15 @@ class CorkTests(SynchronousTestCase):
         transport.doWrite()
         self.assertEqual([b"/1", b"/2"], _bodies(sockets.received()))
 
-    def test_site_channel_buffered(self) -> None:
-        """A twisted.web Site's channel does not write through."""
+    def test_site_channel_batches(self) -> None:
+        """A twisted.web Site's channel writes through in batches per turn."""
         site = use_txhttp(Site(Resource(), reactor=Clock()))
         channel = site.buildProtocol(None)
         self.assertIsInstance(channel, HTTPChannel)
-        self.assertFalse(cast(HTTPChannel, channel).write_through)
+        self.assertTrue(cast(HTTPChannel, channel).write_through)
+        self.assertTrue(cast(HTTPChannel, channel).batch_writes)
         self.assertTrue(HTTPChannel.write_through)
+        self.assertFalse(HTTPChannel.batch_writes)
 
     def test_cork_bounded(self) -> None:
         """Past ``write_piece_bytes`` the cork is sent during the receive."""
@@ -512,6 +520,167 @@ class CorkClosingTests(SynchronousTestCase):
         channel.dataReceived(_get(b"/a"))
         self.assertEqual([], transport.calls)
         self.assertIs(ChannelState.CLOSED, channel.state)
+
+
+class BatchWritesTests(SynchronousTestCase):
+    """``batch_writes``: the first write of a reactor turn goes, later ones wait."""
+
+    def _pair(
+        self,
+        recorder: Recorder | None = None,
+        write_piece_bytes: int = HTTPChannel.write_piece_bytes,
+    ) -> tuple[
+        MemoryReactorClock,
+        tuple[HTTPChannel, _RecordingSends, _Sockets],
+        tuple[HTTPChannel, _RecordingSends, _Sockets],
+    ]:
+        """Two batching channels whose transports share one reactor."""
+        reactor = MemoryReactorClock()
+        first, second = (
+            _tcp_channel(
+                self,
+                recorder or Recorder(respond_at_once),
+                reactor=reactor,
+                kind=_PeeredSends,
+                batch_writes=True,
+                write_piece_bytes=write_piece_bytes,
+            )
+            for _ in range(2)
+        )
+        return reactor, first, second
+
+    def _holding(
+        self, recorder: Recorder
+    ) -> tuple[MemoryReactorClock, HTTPChannel, _RecordingSends, _Sockets]:
+        """
+        A pair whose first channel answered ``/a`` first in the turn, and
+        whose second (returned, with its reactor) holds its ``/1`` answer.
+        """
+        reactor, (a, _at, _as), (b, b_transport, b_sockets) = self._pair(recorder)
+        a.dataReceived(_get(b"/a"))
+        recorder.exchanges[0].respond(b"/a")
+        b.dataReceived(_get(b"/1"))
+        recorder.exchanges[1].respond(b"/1")
+        self.assertEqual([], b_transport.sends)
+        return reactor, b, b_transport, b_sockets
+
+    def test_later_connection_held_to_turn_end(self) -> None:
+        """The turn's first response goes now; another connection's waits."""
+        reactor, (a, a_transport, a_sockets), (b, b_transport, b_sockets) = self._pair()
+        a.dataReceived(_get(b"/a"))
+        b.dataReceived(_get(b"/b"))
+        self.assertEqual([b"/a"], _bodies(a_sockets.received()))
+        self.assertEqual([], b_transport.sends)
+        self.assertEqual(1, len(reactor.getDelayedCalls()))
+        reactor.advance(0)
+        self.assertEqual([b"/b"], _bodies(b_sockets.received()))
+        self.assertEqual(([], []), (a_transport.writes, b_transport.writes))
+        self.assertEqual([], reactor.getDelayedCalls())
+
+    def test_off_by_default(self) -> None:
+        """Without ``batch_writes`` every response goes at once."""
+        reactor = MemoryReactorClock()
+        _a, _at, a_sockets = _tcp_channel(
+            self, Recorder(respond_at_once), reactor=reactor
+        )
+        b, _bt, b_sockets = _tcp_channel(
+            self, Recorder(respond_at_once), reactor=reactor
+        )
+        _a.dataReceived(_get(b"/a"))
+        b.dataReceived(_get(b"/b"))
+        self.assertEqual([b"/a"], _bodies(a_sockets.received()))
+        self.assertEqual([b"/b"], _bodies(b_sockets.received()))
+        self.assertEqual([], reactor.getDelayedCalls())
+
+    def test_held_bytes_keep_their_order(self) -> None:
+        """Later writes of a holding connection join what it holds, in order."""
+        recorder = Recorder()
+        reactor, (a, _at, _as), (b, b_transport, b_sockets) = self._pair(recorder)
+        a.dataReceived(_get(b"/a"))
+        recorder.exchanges[0].respond(b"/a")
+        b.dataReceived(_get(b"/1") + _get(b"/2"))
+        recorder.exchanges[1].respond(b"/1")
+        recorder.exchanges[2].respond(b"/2")
+        self.assertEqual([], b_transport.sends)
+        reactor.advance(0)
+        self.assertEqual(1, len(b_transport.sends))
+        self.assertEqual([b"/1", b"/2"], _bodies(b_sockets.received()))
+
+    def test_held_bytes_bounded(self) -> None:
+        """Past ``write_piece_bytes`` what is held goes at once."""
+        recorder = Recorder()
+        reactor, (a, _at, _as), (b, b_transport, b_sockets) = self._pair(
+            recorder, write_piece_bytes=150
+        )
+        a.dataReceived(_get(b"/a"))
+        recorder.exchanges[0].respond(b"/a")
+        b.dataReceived(_get(b"/1") + _get(b"/2"))
+        recorder.exchanges[1].respond(b"x" * 40)
+        self.assertEqual([], b_transport.sends)
+        recorder.exchanges[2].respond(b"y" * 40)
+        self.assertEqual(1, len(b_transport.sends))
+        self.assertEqual([b"x" * 40, b"y" * 40], _bodies(b_sockets.received()))
+        reactor.advance(0)
+        self.assertEqual(1, len(b_transport.sends))
+
+    def test_held_bytes_go_before_a_closing_response(self) -> None:
+        """
+        A closing response goes after what was held, both on the transport's
+        turn (batching channels do not close at the receive's end).
+        """
+        recorder = Recorder()
+        reactor, b, b_transport, b_sockets = self._holding(recorder)
+        recorder.on_start = respond_at_once
+        b.dataReceived(_get(b"/2", b"Connection: close\r\n"))
+        self.assertEqual([], b_transport.sends)
+        self.assertTrue(b_transport.disconnecting)
+        self.assertIs(ChannelState.CLOSING, b.state)
+        reactor.advance(0)  # The turn's end finds nothing held.
+        self.assertEqual([], b_transport.sends)
+        b_transport.doWrite()
+        self.assertEqual([b"/1", b"/2"], _bodies(b_sockets.received()))
+
+    def test_held_bytes_go_before_a_later_close(self) -> None:
+        """A close outside a receive writes what was held before closing."""
+        recorder = Recorder()
+        _reactor, (a, _at, _as), (b, b_transport, b_sockets) = self._pair(recorder)
+        a.dataReceived(_get(b"/a"))
+        recorder.exchanges[0].respond(b"/a")
+        b.dataReceived(_get(b"/1") + _get(b"/2", b"Connection: close\r\n"))
+        recorder.exchanges[1].respond(b"/1")
+        recorder.exchanges[2].respond(b"/2")
+        self.assertTrue(b_transport.disconnecting)
+        self.assertEqual([], b_transport.sends)
+        b_transport.doWrite()
+        self.assertEqual([b"/1", b"/2"], _bodies(b_sockets.received()))
+
+    def test_held_bytes_go_before_a_half_close(self) -> None:
+        """An error's lingering close writes what was held, then the error."""
+        recorder = Recorder()
+        _reactor, b, b_transport, b_sockets = self._holding(recorder)
+        b.dataReceived(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        self.assertIs(ChannelState.LINGERING, b.state)
+        b_transport.doWrite()
+        received = b_sockets.received()
+        self.assertEqual([200, 400], [r.status for r in parse_responses(received)])
+
+    def test_held_bytes_dropped_when_lost(self) -> None:
+        """A connection lost while holding bytes sends nothing at the turn's end."""
+        recorder = Recorder()
+        reactor, b, b_transport, _bs = self._holding(recorder)
+        b.connectionLost(Failure(ConnectionDone()))
+        reactor.advance(0)
+        self.assertEqual(([], []), (b_transport.sends, b_transport.writes))
+
+    def test_held_bytes_before_abort_buffered(self) -> None:
+        """An exchange failure hands what was held to the transport, then aborts."""
+        recorder = Recorder()
+        _reactor, b, b_transport, _bs = self._holding(recorder)
+        b.exchangeFactory = _failing_when_sent
+        b.dataReceived(_get(b"/2"))
+        self.assertTrue(b_transport._aborting)
+        self.assertEqual([], b_transport.sends)
+        self.assertEqual(1, len(self.flushLoggedErrors(ValueError)))
 
 
 def _native(request: NativeRequest, response: NativeResponse) -> Deferred[None] | None:

@@ -1,6 +1,6 @@
 # -*- test-case-name: txhttp.test.test_twisted_io -*-
 """
-Tests for `txhttp._twisted_io.close_now`.
+Tests for `txhttp._twisted_io.close_now` and `txhttp._twisted_io.TurnBatch`.
 
 Each test drives a real `twisted.internet.tcp.Connection` over a connected
 pair of sockets on 127.0.0.1 with a `MemoryReactorClock` (nothing runs on
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from txhttp._twisted_io import close_now
+from txhttp._twisted_io import TurnBatch, close_now, turn_batch_for
 from txhttp.test.test_client_writethrough import _ScriptedSends, _Sockets, _transport
 
 
@@ -125,3 +126,56 @@ class CloseNowTests(SynchronousTestCase):
         transport.abortConnection()
         self.assertFalse(close_now(transport, b""))
         self.assertEqual([], protocol.reasons)
+
+
+class TurnBatchTests(SynchronousTestCase):
+    """`TurnBatch` and `turn_batch_for`: one call per reactor turn."""
+
+    def test_begin_opens_the_turn_once(self) -> None:
+        """The first ``begin`` of a turn schedules the one call; later ones do not."""
+        clock = Clock()
+        batch = TurnBatch()
+        self.assertTrue(batch.begin(clock))
+        self.assertFalse(batch.begin(clock))
+        self.assertEqual(1, len(clock.getDelayedCalls()))
+        clock.advance(0)
+        self.assertEqual([], clock.getDelayedCalls())
+        self.assertTrue(batch.begin(clock))
+
+    def test_added_releases_run_in_order_at_turn_end(self) -> None:
+        """Releases added in a turn run at its end, in the order added."""
+        clock = Clock()
+        batch = TurnBatch()
+        ran: list[int] = []
+        self.assertTrue(batch.begin(clock))
+        batch.add(lambda: ran.append(1), clock)
+        batch.add(lambda: ran.append(2), clock)
+        self.assertEqual([], ran)
+        self.assertEqual(1, len(clock.getDelayedCalls()))
+        clock.advance(0)
+        self.assertEqual([1, 2], ran)
+
+    def test_failing_release_logged_others_run(self) -> None:
+        """A release that raises is logged; the others still run."""
+        clock = Clock()
+        batch = TurnBatch()
+        ran: list[int] = []
+
+        def fail() -> None:
+            raise ValueError("boom")
+
+        batch.add(fail, clock)
+        batch.add(lambda: ran.append(2), clock)
+        clock.advance(0)
+        self.assertEqual([2], ran)
+        self.assertEqual(1, len(self.flushLoggedErrors(ValueError)))
+
+    def test_one_batch_per_clock(self) -> None:
+        """Everything on one clock shares its batch; another clock has another."""
+        clock, other = Clock(), Clock()
+        self.assertIs(turn_batch_for(clock), turn_batch_for(clock))
+        self.assertIsNot(turn_batch_for(clock), turn_batch_for(other))
+
+    def test_clock_without_weak_reference(self) -> None:
+        """A clock that cannot be weakly referenced gets a batch all the same."""
+        self.assertIsInstance(turn_batch_for(1), TurnBatch)
