@@ -1090,11 +1090,14 @@ class HTTPChannel(Protocol, TimeoutMixin):
         """
         Hand ``data`` to the transport: through to a plain TCP socket.
 
-        Only while the connection is open: once it drains toward a close,
-        the close costs the transport's write turn anyway (Twisted's
+        Only while the connection is open (and, with ``batch_writes``, only
+        the first write of the reactor's turn: later ones wait for its end,
+        see `_write_in_turn`): once it drains toward a close, the close
+        costs the transport's write turn anyway (Twisted's
         ``loseConnection`` waits for it, and that turn sends even an empty
-        buffer), so the bytes are buffered for it, one send instead of two.
-        (A close during a receive sends them itself: `_close_after_receive`.)
+        buffer), so the bytes are buffered for it, after anything held, one
+        send instead of two. (A close during a receive sends them itself:
+        `_close_after_receive`.)
         """
         transport = self._t
         assert transport is not None
@@ -1398,11 +1401,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
         """
         data = cork[0] if len(cork) == 1 else b"".join(cork)
         self._cork_bytes = 0
-        held = self._held
-        if held is not None:
-            # Written earlier in this turn and held for its end: first.
-            self._held = None
-            data = bytes(held) + data
+        # (Nothing is held: a batching channel never closes this way.)
         transport = self._t
         assert transport is not None
         if self._state is not _ST_CLOSING:
