@@ -10,13 +10,18 @@ its own), whose ``writeSomeData`` answers may be scripted
 
 from __future__ import annotations
 
-from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.error import (
+    ConnectionAborted,
+    ConnectionClosed,
+    ConnectionDone,
+    ConnectionLost,
+)
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from txhttp._twisted_io import TurnBatch, close_now, turn_batch_for
+from txhttp._twisted_io import _CONNECTION_DONE, TurnBatch, close_now, turn_batch_for
 from txhttp.test.test_client_writethrough import _ScriptedSends, _Sockets, _transport
 
 
@@ -179,3 +184,36 @@ class TurnBatchTests(SynchronousTestCase):
     def test_clock_without_weak_reference(self) -> None:
         """A clock that cannot be weakly referenced gets a batch all the same."""
         self.assertIsInstance(turn_batch_for(1), TurnBatch)
+
+
+class CloseReasonTests(SynchronousTestCase):
+    """The failure `close_now` gives answers ``check`` as a plain one does."""
+
+    def test_check_same_as_failure(self) -> None:
+        """For classes and dotted names, the answers match ``Failure.check``'s."""
+        plain = Failure(ConnectionDone())
+        reason = _CONNECTION_DONE
+        self.assertIsInstance(reason, Failure)
+        self.assertIsInstance(reason.value, ConnectionDone)
+        cases: list[tuple[type[BaseException] | str, ...]] = [
+            (ConnectionDone,),
+            (ConnectionAborted,),
+            (ConnectionLost,),
+            (ConnectionClosed,),
+            (Exception,),
+            (KeyboardInterrupt,),
+            (ConnectionAborted, ConnectionClosed),
+            ("twisted.internet.error.ConnectionDone",),
+            ("twisted.internet.error.ConnectionLost",),
+            (),
+        ]
+        for kinds in cases:
+            self.assertEqual(plain.check(*kinds), reason.check(*kinds), kinds)
+
+    def test_close_now_reason(self) -> None:
+        """``close_now`` tells the protocol of a clean close."""
+        protocol = _Lost()
+        transport, _sockets, _reactor = _transport(self, protocol)
+        self.assertTrue(close_now(transport, b""))
+        self.assertIs(ConnectionDone, protocol.reasons[0].check(ConnectionDone))
+        self.assertIsNone(protocol.reasons[0].check(ConnectionAborted))
