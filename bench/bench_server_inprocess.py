@@ -35,6 +35,14 @@ a memo keyed by the received bytes pays for hashing them every time.
   each one is lost (``connectionLost``) only after that many newer ones
   were made, so the servers' timers run with others pending, as they do
   under load. Its figure is CPU per connection.
+- ``close-tcp``: the ``close`` load over Twisted's real TCP transport
+  (``twisted.internet.tcp.Server``) on a socket stand-in (`NullSocket`:
+  its sends take every byte, its shutdown and close do nothing) and a
+  reactor stand-in (`NullReactor`) whose write turn the bench runs itself
+  after each receive. Everything Python does for a connection under wrk is
+  timed (the transport's own set-up, write and close paths, and txhttp's
+  close at the end of the receive, ``close_now``), without the system calls.
+  Its figure is CPU per connection.
 
 Each round runs every load on every server in turn (interleaved), timing
 ``time.process_time()`` around the whole batch after a ``gc.collect()``;
@@ -57,6 +65,7 @@ import gc
 import os
 import platform
 import pstats
+import socket
 import sys
 import time
 from collections import deque
@@ -66,8 +75,16 @@ from typing import Final, Protocol, cast
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
+from twisted.internet.interfaces import (
+    IConsumer,
+    IProtocol,
+    IPushProducer,
+    IReactorFDSet,
+    ITransport,
+)
 from twisted.internet.protocol import ServerFactory
+from twisted.internet.tcp import Port
+from twisted.internet.tcp import Server as TCPServer
 from twisted.python.failure import Failure
 from twisted.python.logfile import LogFile
 from twisted.web.resource import Resource
@@ -118,11 +135,12 @@ LOADS: Final[dict[str, tuple[bytes, int]]] = {
     "keep-alive-8": (BROWSER_GET, 1),
     "pipelined": (WRK_GET * PIPELINE_DEPTH, PIPELINE_DEPTH),
     "close": (CLOSE_GET, 1),
+    "close-tcp": (CLOSE_GET, 1),
     "keep-alive-varied": (VARIED_GETS[0], 1),
 }
 VARIED_LOADS: Final[dict[str, tuple[bytes, ...]]] = {"keep-alive-varied": VARIED_GETS}
 """Loads whose calls cycle through these requests instead of repeating one."""
-PER_CONNECTION_LOADS: Final = frozenset({"close"})
+PER_CONNECTION_LOADS: Final = frozenset({"close", "close-tcp"})
 """Loads that open a new connection for every ``dataReceived`` call."""
 
 
@@ -194,6 +212,105 @@ class NullTransport:
 
 
 # --- the servers ------------------------------------------------------------
+
+
+class NullSocket:
+    """
+    What ``tcp.Server`` needs of a socket: sends take every byte (kept when
+    `record` is set), options and closes do nothing.
+    """
+
+    def __init__(self, record: bool = False) -> None:
+        self.sent: list[bytes] | None = [] if record else None
+        self.closed = False
+
+    def fileno(self) -> int:
+        """A descriptor number no one uses (the reactor is `NullReactor`)."""
+        return -1
+
+    def setblocking(self, flag: bool) -> None:
+        """Nothing to do."""
+
+    def send(self, data: bytes) -> int:
+        """Take all of ``data``."""
+        if self.sent is not None:
+            self.sent.append(bytes(data))
+        return len(data)
+
+    def shutdown(self, how: int) -> None:
+        """Nothing to do."""
+
+    def close(self) -> None:
+        """Remember the close."""
+        self.closed = True
+
+    def setsockopt(self, *args: object) -> None:
+        """Nothing to do."""
+
+    def getsockname(self) -> tuple[str, int]:
+        """The server's address."""
+        return ("127.0.0.1", 8080)
+
+    def getpeername(self) -> tuple[str, int]:
+        """The client's address."""
+        return _CLIENT
+
+
+class NullReactor:
+    """
+    What ``tcp.Server`` needs of a reactor: readers are ignored, writers are
+    remembered for `run_write_turn`; time and timers are the global reactor's.
+    """
+
+    def __init__(self) -> None:
+        self.writers: set[TCPServer] = set()
+
+    def addReader(self, reader: object) -> None:
+        """Nothing to do: the bench delivers the bytes itself."""
+
+    def removeReader(self, reader: object) -> None:
+        """Nothing to do."""
+
+    def addWriter(self, writer: TCPServer) -> None:
+        """Remember ``writer`` for the next write turn."""
+        self.writers.add(writer)
+
+    def removeWriter(self, writer: TCPServer) -> None:
+        """Forget ``writer``."""
+        self.writers.discard(writer)
+
+    def run_write_turn(self) -> None:
+        """Do what the reactor does for each writer: ``doWrite``, close if told."""
+        for writer in list(self.writers):
+            why = writer.doWrite()
+            if why:
+                self.writers.discard(writer)
+                writer.connectionLost(Failure(why))
+
+
+class _Port:
+    """The listening port a ``tcp.Server`` names in its ``repr``."""
+
+    _realPortNumber = 8080
+
+
+_CLIENT: Final = ("127.0.0.1", 40000)
+
+
+def _tcp_connection(
+    protocol: _Connection, number: int, reactor: NullReactor, sock: NullSocket
+) -> TCPServer:
+    """Connect ``protocol`` to a ``tcp.Server`` on ``sock`` (as a Port does)."""
+    transport = TCPServer(
+        cast(socket.socket, sock),
+        cast(IProtocol, protocol),
+        _CLIENT,
+        cast(Port, _Port()),
+        number,
+        cast(IReactorFDSet, reactor),
+    )
+    protocol.makeConnection(cast(NullTransport, transport))
+    return transport
 
 
 class _Connection(Protocol):
@@ -293,6 +410,8 @@ def drive(build: Callable[[], _Connection], load: str, requests: int) -> float:
     data, per_call = LOADS[load]
     calls = max(1, requests // per_call)
     flush_every = max(1, TIMER_FLUSH // per_call)
+    if load == "close-tcp":
+        return _drive_tcp_connections(build, data, calls)
     if load in PER_CONNECTION_LOADS:
         return _drive_connections(build, data, calls)
     protocol = build()
@@ -351,9 +470,67 @@ def _drive_connections(
     return elapsed
 
 
+def _drive_tcp_connections(
+    build: Callable[[], _Connection], data: bytes, connections: int
+) -> float:
+    """`_drive_connections` over ``tcp.Server`` transports (``close-tcp``)."""
+    reactor = NullReactor()
+    sock = NullSocket()
+    flush = _flush_timers
+    waiting: deque[TCPServer] = deque(
+        _tcp_connection(build(), -n, reactor, sock) for n in range(CLOSE_CONCURRENCY)
+    )
+    sequence = _received("close", data, connections)
+    gc.collect()
+    start = time.process_time()
+    for i, received in enumerate(sequence):
+        # A new connection is accepted; the oldest one waiting gets its request.
+        waiting.append(_tcp_connection(build(), i, reactor, sock))
+        waiting.popleft()._dataReceived(received)
+        if reactor.writers:
+            reactor.run_write_turn()
+        if i % TIMER_FLUSH == 0:
+            flush()
+    elapsed = time.process_time() - start
+    for transport in waiting:
+        transport._dataReceived(data)
+    reactor.run_write_turn()
+    flush()
+    return elapsed
+
+
+def _check_tcp(kind: str, build: Callable[[], _Connection]) -> None:
+    """``close-tcp``: one request answered with BODY, then the socket closed."""
+    reactor = NullReactor()
+    sock = NullSocket(record=True)
+    transport = _tcp_connection(build(), 0, reactor, sock)
+    transport._dataReceived(CLOSE_GET)
+    reactor.run_write_turn()
+    assert sock.sent is not None
+    parser = ResponseParser()
+    parser.feed(b"".join(sock.sent))
+    parser.expect_response(b"GET")
+    body = b""
+    status = None
+    while (event := parser.next_event()) is not None:
+        if isinstance(event, ResponseHead):
+            status = event.status
+        elif isinstance(event, bytes):
+            body += event
+        elif isinstance(event, EndOfMessage):
+            break
+    if status != 200 or body != BODY or not sock.closed:
+        raise SystemExit(
+            f"{kind} close-tcp: answered {status} {body!r}, closed: {sock.closed}"
+        )
+
+
 def check(kind: str, build: Callable[[], _Connection]) -> None:
     """Make sure ``kind`` answers every request of every load with BODY."""
+    _check_tcp(kind, build)
     for load, (data, per_call) in LOADS.items():
+        if load == "close-tcp":
+            continue
         transport = NullTransport(record=True)
         protocol = build()
         protocol.makeConnection(transport)
