@@ -486,10 +486,11 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._state = _AFTER_CONNECT
         else:
             self._advance(_IN_CONNECT)  # Raises.
-        transport = self.transport
+        # Transports implement IConsumer without always declaring it (typed
+        # Any rather than cast: no call, once per connection).
+        transport: Any = self.transport
         assert transport is not None
-        # Transports implement IConsumer without always declaring it.
-        self._t = cast(_Transport, transport)
+        self._t = transport
         through = self._through = self.write_through and isinstance(
             transport, TCPConnection
         )
@@ -1443,7 +1444,9 @@ class HTTPChannel(Protocol, TimeoutMixin):
             if data:
                 transport.write(data)
             return
-        if close_now(cast(TCPConnection, transport), data):
+        # (A TCPConnection: only write-through channels close here. Not a
+        # cast: no call, once per connection.)
+        if close_now(transport, data):  # type: ignore[arg-type]
             return
         transport.loseConnection()
         self._arm_abort_timer()
