@@ -234,7 +234,7 @@ class LazyStopTests(SynchronousTestCase):
         transport.connectionLost(Failure(ConnectionDone()))
 
     def test_lost_before_registering_stops_producer(self) -> None:
-        """Lost before any write: the channel stops the producer itself."""
+        """Lost before any write (never registered): the producer is stopped."""
         producer = _Producer()
 
         def start(exchange: RecordingExchange) -> None:
@@ -264,14 +264,11 @@ class LazyStopTests(SynchronousTestCase):
         self.assertIs(ChannelState.CLOSED, channel.state)
         self.assertEqual(0, transport.registered)
 
-    def test_lost_with_registration_racing(self) -> None:
-        """A channel whose transport is already gone registers harmlessly."""
-        reactor = MemoryReactorClock()
+    def test_late_response_after_loss(self) -> None:
+        """A producer is stopped once at the loss; a later response writes nothing."""
         producer = _Producer()
         recorder = Recorder()
-        channel, transport, _ = _tcp_channel(
-            self, recorder, kind=_Registering, reactor=reactor
-        )
+        channel, transport, _ = _channel(self, recorder)
         channel.dataReceived(_get(b"/late"))
         recorder.exchanges[0].slot.registerProducer(producer, True)
         self._lose(transport)
@@ -279,3 +276,5 @@ class LazyStopTests(SynchronousTestCase):
         # A late write after the loss is a no-op; nothing is stopped twice.
         recorder.exchanges[0].respond(b"late")
         self.assertEqual(["stop"], producer.calls)
+        self.assertEqual(([], []), (transport.sends, transport.writes))
+        self.assertEqual(0, transport.registered)
