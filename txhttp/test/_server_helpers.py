@@ -4,8 +4,9 @@ Fakes and helpers for the server channel tests.
 
 `HalfCloseTransport` is a `StringTransport` that also supports closing its
 write side (as TCP does); `RecordingExchange` records what the channel tells
-it and lets a test answer through its slot; `parse_responses` reads what the
-channel wrote with the wire core's `ResponseParser`.
+it and lets a test answer through its slot; `RecordingProducer` records the
+pause, resume and stop calls a response's producer gets; `parse_responses`
+reads what the channel wrote with the wire core's `ResponseParser`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.interfaces import IPushProducer, ITCPTransport
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -57,6 +58,26 @@ class HalfCloseTransport(StringTransport):
     def setTcpKeepAlive(self, enabled: bool) -> None:
         """Record SO_KEEPALIVE."""
         self.keep_alive = enabled
+
+
+@implementer(IPushProducer)
+class RecordingProducer:
+    """A push producer recording the calls it gets, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pauseProducing(self) -> None:
+        """Record a pause."""
+        self.calls.append("pause")
+
+    def resumeProducing(self) -> None:
+        """Record a resume."""
+        self.calls.append("resume")
+
+    def stopProducing(self) -> None:
+        """Record a stop."""
+        self.calls.append("stop")
 
 
 class RecordingExchange:

@@ -11,7 +11,6 @@ import random
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from txhttp._wire import LocalProtocolError, serialize_response_head
@@ -22,6 +21,7 @@ from txhttp.test._server_helpers import (
     HalfCloseTransport,
     Recorder,
     RecordingExchange,
+    RecordingProducer,
     is_closing,
     make_channel,
     parse_responses,
@@ -43,23 +43,6 @@ def get(target: bytes = b"/", *fields: bytes, version: bytes = b"HTTP/1.1") -> b
         + b"".join(f + b"\r\n" for f in fields)
         + b"\r\n"
     )
-
-
-@implementer(IPushProducer)
-class _Producer:
-    """A push producer recording pause/resume calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def pauseProducing(self) -> None:
-        self.calls.append("pause")
-
-    def resumeProducing(self) -> None:
-        self.calls.append("resume")
-
-    def stopProducing(self) -> None:
-        self.calls.append("stop")
 
 
 class StateTableTests(SynchronousTestCase):
@@ -311,7 +294,7 @@ class PipeliningTests(SynchronousTestCase):
         channel, _transport, _clock, rec = make_channel(max_buffered_response_bytes=10)
         channel.dataReceived(get(b"/0") + get(b"/1"))
         first, second = rec.exchanges
-        producer = _Producer()
+        producer = RecordingProducer()
         second.slot.registerProducer(producer, True)
         second.slot.write_head(200, b"OK", [])
         second.slot.write_body(b"x" * 100)
@@ -341,7 +324,7 @@ class FlowControlTests(SynchronousTestCase):
         """The transport pausing the channel pauses the response's producer."""
         channel, _transport, _clock, rec = make_channel()
         channel.dataReceived(get())
-        producer = _Producer()
+        producer = RecordingProducer()
         rec.exchanges[0].slot.registerProducer(producer, True)
         channel.pauseProducing()
         channel.resumeProducing()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, TimeoutError
-from twisted.internet.interfaces import IPullProducer, IPushProducer
+from twisted.internet.interfaces import IPullProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -25,6 +25,7 @@ from txhttp.test._server_helpers import (
     HalfCloseTransport,
     Recorder,
     RecordingExchange,
+    RecordingProducer,
     is_closing,
     make_channel,
     parse_responses,
@@ -41,23 +42,6 @@ def get(target: bytes = b"/", *fields: bytes) -> bytes:
         + b"".join(f + b"\r\n" for f in fields)
         + b"\r\n"
     )
-
-
-@implementer(IPushProducer)
-class _Producer:
-    """A push producer recording the calls it gets."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def pauseProducing(self) -> None:
-        self.calls.append("pause")
-
-    def resumeProducing(self) -> None:
-        self.calls.append("resume")
-
-    def stopProducing(self) -> None:
-        self.calls.append("stop")
 
 
 class _BrokenExchange(RecordingExchange):
@@ -243,7 +227,7 @@ class TransportFlowTests(SynchronousTestCase):
 
     def test_stop_producing_stops_response_producer(self) -> None:
         """The transport stopping the channel stops the response's producer."""
-        producer = _Producer()
+        producer = RecordingProducer()
 
         def register(exchange: RecordingExchange) -> None:
             exchange.slot.write_head(200, b"OK", [(b"Content-Length", b"5")])
@@ -645,15 +629,17 @@ class SlotProducerTests(SynchronousTestCase):
         channel.dataReceived(get())
         slot = recorder.exchanges[0].slot
         slot.write_head(200, b"OK", [])
-        slot.registerProducer(_Producer(), True)
-        self.assertRaises(RuntimeError, slot.registerProducer, _Producer(), True)
+        slot.registerProducer(RecordingProducer(), True)
+        self.assertRaises(
+            RuntimeError, slot.registerProducer, RecordingProducer(), True
+        )
 
     def test_producer_after_loss_stopped(self) -> None:
         """A producer registered after the connection was lost is stopped."""
         channel, _transport, _clock, recorder = make_channel()
         channel.dataReceived(get())
         channel.connectionLost(Failure(ConnectionDone()))
-        producer = _Producer()
+        producer = RecordingProducer()
         recorder.exchanges[0].slot.registerProducer(producer, True)
         self.assertEqual(producer.calls, ["stop"])
 

@@ -19,15 +19,19 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IProducer, IPushProducer
+from twisted.internet.interfaces import IProducer
 from twisted.internet.tcp import Connection as TCPConnection
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from txhttp.server import ChannelState, HTTPChannel
-from txhttp.test._server_helpers import Recorder, RecordingExchange, respond_at_once
+from txhttp.test._server_helpers import (
+    Recorder,
+    RecordingExchange,
+    RecordingProducer,
+    respond_at_once,
+)
 from txhttp.test.test_client_writethrough import _Sockets
 from txhttp.test.test_server_writethrough import _get, _RecordingSends, _tcp_channel
 
@@ -55,26 +59,6 @@ class _Registering(_RecordingSends):
         super().write(data)
 
 
-@implementer(IPushProducer)
-class _Producer:
-    """A push producer recording the calls it gets."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def pauseProducing(self) -> None:
-        """Record a pause."""
-        self.calls.append("pause")
-
-    def resumeProducing(self) -> None:
-        """Record a resume."""
-        self.calls.append("resume")
-
-    def stopProducing(self) -> None:
-        """Record a stop."""
-        self.calls.append("stop")
-
-
 def _channel(
     case: SynchronousTestCase, recorder: Recorder, **settings: Any
 ) -> tuple[HTTPChannel, _Registering, _Sockets]:
@@ -86,7 +70,7 @@ def _channel(
     return channel, transport, sockets
 
 
-def _streaming(producer: _Producer) -> Callable[[RecordingExchange], None]:
+def _streaming(producer: RecordingProducer) -> Callable[[RecordingExchange], None]:
     """A start hook: register ``producer``, then write a big body, unfinished."""
 
     def start(exchange: RecordingExchange) -> None:
@@ -192,7 +176,7 @@ class LazyFlowControlTests(SynchronousTestCase):
 
     def test_full_buffer_pauses_response_producer(self) -> None:
         """Bytes the kernel does not take fill the buffer: the producer pauses."""
-        producer = _Producer()
+        producer = RecordingProducer()
         channel, transport, _ = _channel(self, Recorder(_streaming(producer)))
         transport.script = [0]
         channel.dataReceived(_get(b"/big"))
@@ -201,7 +185,7 @@ class LazyFlowControlTests(SynchronousTestCase):
 
     def test_drained_buffer_resumes_response_producer(self) -> None:
         """Once the transport drains, the producer resumes."""
-        producer = _Producer()
+        producer = RecordingProducer()
         channel, transport, sockets = _channel(self, Recorder(_streaming(producer)))
         transport.script = [0]
         channel.dataReceived(_get(b"/big"))
@@ -214,7 +198,7 @@ class LazyFlowControlTests(SynchronousTestCase):
 
     def test_small_write_through_does_not_pause(self) -> None:
         """A response the kernel takes whole pauses nothing."""
-        producer = _Producer()
+        producer = RecordingProducer()
 
         def start(exchange: RecordingExchange) -> None:
             exchange.slot.registerProducer(producer, True)
@@ -235,7 +219,7 @@ class LazyStopTests(SynchronousTestCase):
 
     def test_lost_before_registering_stops_producer(self) -> None:
         """Lost before any write (never registered): the producer is stopped."""
-        producer = _Producer()
+        producer = RecordingProducer()
 
         def start(exchange: RecordingExchange) -> None:
             exchange.slot.registerProducer(producer, True)
@@ -250,7 +234,7 @@ class LazyStopTests(SynchronousTestCase):
 
     def test_lost_after_registering_stops_producer_once(self) -> None:
         """Lost after the transport took the channel: one stop, from it."""
-        producer = _Producer()
+        producer = RecordingProducer()
         channel, transport, _ = _channel(self, Recorder(_streaming(producer)))
         transport.script = [0]
         channel.dataReceived(_get(b"/big"))
@@ -266,7 +250,7 @@ class LazyStopTests(SynchronousTestCase):
 
     def test_late_response_after_loss(self) -> None:
         """A producer is stopped once at the loss; a later response writes nothing."""
-        producer = _Producer()
+        producer = RecordingProducer()
         recorder = Recorder()
         channel, transport, _ = _channel(self, recorder)
         channel.dataReceived(_get(b"/late"))
