@@ -768,12 +768,18 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._resume_reading(_PAUSE_WRITE_BLOCKED)
 
     def stopProducing(self) -> None:
-        """The transport is going away; ``connectionLost`` follows."""
-        for slot in list(self._slots):
-            producer = slot._producer
-            if producer is not None:
-                slot._producer = None
-                self._call_exchange(producer.stopProducing)
+        """
+        The transport is going away; its ``connectionLost`` follows.
+
+        Nothing is done here: `connectionLost` stops each response's
+        producer as it loses the response's slot (``ChannelSlot._lose``),
+        after marking the slot lost. Stopped here first, while the
+        connection still looked open, a producer could finish its response
+        from its ``stopProducing`` (and the exchange be told it was sent on
+        a dead connection) or fail there (and the abort that follows leave
+        the exchange untold), depending on whether the channel had
+        registered with its transport yet (``_register``).
+        """
 
     # -- addresses ---------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectionDone, TimeoutError
+from twisted.internet.error import ConnectionDone, ConnectionLost, TimeoutError
 from twisted.internet.interfaces import IPullProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -225,18 +225,26 @@ class TransportFlowTests(SynchronousTestCase):
         [response] = parse_responses(transport.value())
         self.assertEqual(response.body, body)
 
-    def test_stop_producing_stops_response_producer(self) -> None:
-        """The transport stopping the channel stops the response's producer."""
+    def test_stop_producing_leaves_stop_to_connection_lost(self) -> None:
+        """
+        The transport stopping the channel stops the response's producer
+        only with the loss that follows, once the response is lost.
+        """
         producer = RecordingProducer()
 
         def register(exchange: RecordingExchange) -> None:
             exchange.slot.write_head(200, b"OK", [(b"Content-Length", b"5")])
             exchange.slot.registerProducer(producer, True)
 
-        channel, _transport, _clock, _ = make_channel(Recorder(register))
+        recorder = Recorder(register)
+        channel, _transport, _clock, _ = make_channel(recorder)
         channel.dataReceived(get())
         channel.stopProducing()
-        self.assertEqual(producer.calls[-1], "stop")
+        self.assertEqual([], producer.calls)
+        self.assertTrue(recorder.exchanges[0].slot.is_connected())
+        channel.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(["stop"], producer.calls)
+        self.assertEqual(["start", "complete", "lost"], recorder.exchanges[0].events)
 
 
 class AfterCloseTests(SynchronousTestCase):
