@@ -227,7 +227,10 @@ class TurnBatch:
             True if this call opened it: the caller is the turn's first
             writer (and may write at once); False if others came first.
         """
-        if self._call is None:
+        call = self._call
+        if call is None or not call.active():
+            # (Not active: cancelled from outside, say by a test's clean-up
+            # of the reactor's calls. A new one runs what it was to run.)
             self._call = clock.callLater(0, self._release)
             return True
         return False
@@ -235,7 +238,8 @@ class TurnBatch:
     def add(self, release: Callable[[], object], clock: IReactorTime) -> None:
         """Call ``release`` at the end of this turn of ``clock``."""
         self._held.append(release)
-        if self._call is None:
+        call = self._call
+        if call is None or not call.active():
             self._call = clock.callLater(0, self._release)
 
     def _release(self) -> None:

@@ -1167,7 +1167,9 @@ class HTTPChannel(Protocol, TimeoutMixin):
         # A TCP transport's reactor is an IReactorTime too (typed as FDSet).
         reactor = cast(IReactorTime, transport.reactor)
         batch = turn_batch_for(reactor)
-        if batch.begin(reactor):
+        if batch.begin(reactor) or len(data) > self.write_piece_bytes:
+            # The turn's first write, or past the bound on what is held
+            # already (a cork of several responses): now.
             write_through(transport, data)
         else:
             self._held = bytearray(data)
@@ -1411,9 +1413,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         transport = self._t
         assert transport is not None
         if self._backlog:
-            # (The cork is empty: whatever joins the backlog uncorks first.)
             self._drop_backlog()
-            transport.abortConnection()
+            self._abort()
             return
         if self._cork is not None and self._through and not self.batch_writes:
             # In a receive: the cork goes out last, when the receive ends,
@@ -1525,10 +1526,8 @@ class HTTPChannel(Protocol, TimeoutMixin):
         match state:
             case ChannelState.OPEN | ChannelState.DRAINING:
                 if self._is_output_blocked():
-                    transport = self._t
-                    assert transport is not None
                     self._advance(_IN_CLOSE)
-                    transport.abortConnection()
+                    self._abort()
                     return
                 reason = Failure(TimeoutError("no progress from the client"))
                 slots = self._slots.copy()
@@ -1542,9 +1541,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
                 self._close()
             case ChannelState.LINGERING | ChannelState.CLOSING:
                 self._close_at_end = False
-                transport = self._t
-                if transport is not None:
-                    transport.abortConnection()
+                self._abort()
             case ChannelState.UNCONNECTED | ChannelState.CLOSED:
                 pass
             case _:
@@ -1565,13 +1562,25 @@ class HTTPChannel(Protocol, TimeoutMixin):
         # Stop the read loop here: the failed exchange (and any other) must
         # not be handed more body or its end; connectionLost tells it.
         self._read_pauses = self._read_pauses | {_PAUSE_ABORTED}
-        transport = self._t
-        if transport is not None and self._state is not _ST_CLOSED:
+        if self._t is not None and self._state is not _ST_CLOSED:
             self._slots.clear()
             if self._state is not _ST_CLOSING:
                 self._advance(_IN_CLOSE)
             self._close_at_end = False
-            self._cork_to_buffer()
+            self._abort()
+
+    def _abort(self) -> None:
+        """
+        Abort the transport, once the state says the connection is closing.
+
+        What waits in the cork or for the end of the reactor's turn
+        (``batch_writes``) goes to the transport's buffer first
+        (`_cork_to_buffer`), which the abort throws away: nothing is left to
+        be written to the aborted transport later.
+        """
+        self._cork_to_buffer()
+        transport = self._t
+        if transport is not None:
             transport.abortConnection()
 
 

@@ -160,6 +160,30 @@ class TurnBatchTests(SynchronousTestCase):
         clock.advance(0)
         self.assertEqual([1, 2], ran)
 
+    def test_call_cancelled_from_outside(self) -> None:
+        """
+        A turn call cancelled by someone else is replaced: releases added
+        before and after it run at the next turn's end.
+        """
+        clock = Clock()
+        batch = TurnBatch()
+        ran: list[int] = []
+        self.assertTrue(batch.begin(clock))
+        batch.add(lambda: ran.append(1), clock)
+        for call in clock.getDelayedCalls():
+            call.cancel()
+        self.assertTrue(batch.begin(clock))
+        batch.add(lambda: ran.append(2), clock)
+        self.assertEqual(1, len(clock.getDelayedCalls()))
+        clock.advance(0)
+        self.assertEqual([1, 2], ran)
+        batch.add(lambda: ran.append(3), clock)
+        for call in clock.getDelayedCalls():
+            call.cancel()
+        batch.add(lambda: ran.append(4), clock)
+        clock.advance(0)
+        self.assertEqual([1, 2, 3, 4], ran)
+
     def test_failing_release_logged_others_run(self) -> None:
         """A release that raises is logged; the others still run."""
         clock = Clock()
