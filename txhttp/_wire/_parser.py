@@ -597,11 +597,20 @@ class RequestParser(_Received):
 
     def is_idle(self) -> bool:
         """
-        True between requests with no byte held: the next bytes fed start a
-        new request head, so a caller may hand them to ``parse_whole_request``
-        instead (this parser is then still ready for the request after).
+        True between requests with no byte held and no empty line counted:
+        the next bytes fed start a new request head, so a caller may hand
+        them to ``parse_whole_request`` instead (this parser is then still
+        ready for the request after). Empty lines before a request
+        (RFC 9112, section 2.2) keep it busy: only the parser counts them
+        against ``max_leading_empty_lines`` and resets the count with the
+        head that follows.
         """
-        return self._state is _R_HEAD and not self._held and not self._buf
+        return (
+            self._state is _R_HEAD
+            and not self._held
+            and not self._buf
+            and not self._empty_lines
+        )
 
 
 # --- the response side -----------------------------------------------------

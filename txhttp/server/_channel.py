@@ -31,6 +31,7 @@ from typing import Protocol as Protocol_
 from twisted.internet.error import (
     AlreadyCalled,
     AlreadyCancelled,
+    ConnectionAborted,
     ConnectionDone,
     TimeoutError,
 )
@@ -578,6 +579,15 @@ class HTTPChannel(Protocol, TimeoutMixin):
                         if parser is None or (
                             parser.is_idle() and not self._peer_closed
                         ):
+                            if (
+                                self._state is _ST_OPEN
+                                and (self._slots or self._transport_paused)
+                                and self._reading is None
+                                and not self._read_pauses
+                            ):
+                                # Unanswered, or the client is not reading:
+                                # read no more, as `_process` would.
+                                self._wait_for_room()
                             return
                         # The end waits, or bytes or the peer's close came while
                         # the handler ran: the general path takes it from here.
@@ -729,6 +739,10 @@ class HTTPChannel(Protocol, TimeoutMixin):
                 pass
             case _:
                 assert_never(previous)
+        self._lose_all(reason)
+
+    def _lose_all(self, reason: Failure) -> None:
+        """Lose every request in progress: each exchange is told ``reason``."""
         # Emptied in place: a loop over the pipeline further up the stack
         # (requestWriteFinished) must see it empty, not carry on.
         slots = self._slots.copy()
@@ -817,6 +831,20 @@ class HTTPChannel(Protocol, TimeoutMixin):
 
     # -- reading -------------------------------------------------------------
 
+    def _wait_for_room(self) -> bool:
+        """
+        Before the next request head: pause reading if ``maxPipeline``
+        requests are in progress, or the client is not reading our
+        responses (the transport paused us). True if reading was paused.
+        """
+        if len(self._slots) >= self.maxPipeline:
+            self._pause_reading(_PAUSE_PIPELINE)
+            return True
+        if self._transport_paused:
+            self._pause_reading(_PAUSE_WRITE_BLOCKED)
+            return True
+        return False
+
     def _process(self) -> None:
         """Hand out parser events until none is ready or reading must wait."""
         if self._processing:
@@ -833,11 +861,9 @@ class HTTPChannel(Protocol, TimeoutMixin):
                 if self._reading is None:
                     if self._state is not _ST_OPEN:
                         break
-                    if len(slots) >= max_pipeline:
-                        self._pause_reading(_PAUSE_PIPELINE)
-                        break
-                    if self._transport_paused:
-                        self._pause_reading(_PAUSE_WRITE_BLOCKED)
+                    if (
+                        len(slots) >= max_pipeline or self._transport_paused
+                    ) and self._wait_for_room():
                         break
                 try:
                     event = next_event()
@@ -1529,15 +1555,7 @@ class HTTPChannel(Protocol, TimeoutMixin):
                     self._advance(_IN_CLOSE)
                     self._abort()
                     return
-                reason = Failure(TimeoutError("no progress from the client"))
-                slots = self._slots.copy()
-                self._slots.clear()
-                reading = self._reading
-                self._reading = None
-                for slot in slots:
-                    slot._lose(reason)
-                if reading is not None and reading not in slots:
-                    reading._lose(reason)
+                self._lose_all(Failure(TimeoutError("no progress from the client")))
                 self._close()
             case ChannelState.LINGERING | ChannelState.CLOSING:
                 self._close_at_end = False
@@ -1563,11 +1581,14 @@ class HTTPChannel(Protocol, TimeoutMixin):
         # not be handed more body or its end; connectionLost tells it.
         self._read_pauses = self._read_pauses | {_PAUSE_ABORTED}
         if self._t is not None and self._state is not _ST_CLOSED:
-            self._slots.clear()
             if self._state is not _ST_CLOSING:
                 self._advance(_IN_CLOSE)
             self._close_at_end = False
             self._abort()
+            # Told now, not by the connectionLost the abort brings (a turn
+            # later over TCP): until then a response finished by another
+            # exchange would be taken for sent.
+            self._lose_all(Failure(ConnectionAborted("an exchange failed")))
 
     def _abort(self) -> None:
         """

@@ -291,7 +291,10 @@ class WholeResponseTests(SynchronousTestCase):
         self.assertEqual(b"x", parse_responses(transport.value())[0].body)
 
     def test_failed_exchange_gets_no_end(self) -> None:
-        """An exchange whose start raised is not told its (bodiless) end."""
+        """
+        An exchange whose start raised is not told its (bodiless) end, only
+        the loss of the connection its failure aborts.
+        """
 
         def explode(exchange: RecordingExchange) -> None:
             raise ValueError("boom")
@@ -301,7 +304,7 @@ class WholeResponseTests(SynchronousTestCase):
         )
         channel.dataReceived(GET + GET)
         [exchange] = recorder.exchanges
-        self.assertEqual(["start"], exchange.events)
+        self.assertEqual(["start", "lost"], exchange.events)
         self.assertTrue(transport.disconnecting)
         self.assertEqual(1, len(self.flushLoggedErrors(ValueError)))
 

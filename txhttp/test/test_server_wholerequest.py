@@ -117,6 +117,21 @@ class ParseWholeRequestTests(SynchronousTestCase):
             self.assertIsNotNone(expected, data)
             self.assertEqual(parse_whole_request(data, limits), expected, data)
 
+    def test_parser_not_idle_after_an_empty_line(self) -> None:
+        """
+        A parser that counted an empty line before a request is not idle:
+        the request after it must reach the parser, which resets the count.
+        """
+        parser = RequestParser()
+        self.assertTrue(parser.is_idle())
+        parser.feed(b"\r\n")
+        self.assertIsNone(parser.next_event())
+        self.assertFalse(parser.is_idle())
+        parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertIsInstance(parser.next_event(), RequestHead)
+        self.assertIsNotNone(parser.next_event())  # Its end.
+        self.assertTrue(parser.is_idle())
+
     def test_anything_else_is_left_to_the_parser(self) -> None:
         """More, less, a body, empty lines or an error: ``None``."""
         for data in OTHERS:
@@ -215,6 +230,19 @@ class WholeRequestLaneTests(SynchronousTestCase):
             self.assertIn(target, value)
         self.assertTrue(value.endswith(b"/a"))
         self.assertFalse(is_closing(transport))
+
+    def test_full_pipeline_pauses_reading(self) -> None:
+        """
+        A whole request left unanswered fills a pipeline of one: reading is
+        paused at once, as the parser's path does, and resumed by the answer.
+        """
+        recorder = Recorder()
+        channel, transport, _clock, _ = make_channel(recorder, maxPipeline=1)
+        channel.dataReceived(GET)
+        self.assertIsNone(channel._parser)  # The lane took it.
+        self.assertEqual("paused", transport.producerState)
+        recorder.exchanges[0].respond(b"late")
+        self.assertEqual("producing", transport.producerState)
 
     def test_end_waits_while_reading_is_paused(self) -> None:
         """An exchange pausing the body in ``start`` gets the end on resume."""
