@@ -249,25 +249,25 @@ class BatchCloseTests(SynchronousTestCase):
         once, before the abort, never held past it.
         """
         recorder = Recorder()
-        reactor, channel, transport, _s = _later_in_turn(self, recorder)
-        reactor.advance(0)  # A new turn, for the timed calls below.
-        drain = Drain(reactor)
+        memory, channel, transport, _s = _later_in_turn(self, recorder)
+        memory.advance(0)  # A new turn, for the timed calls below.
+        drain = Drain(memory)
         drain.track(channel)
         channel.exchangeFactory = drain.wrap(recorder)
         channel.dataReceived(_get(b"/1") + _get(b"/2"))
 
         def answer_first() -> None:
             # Another connection wrote first in this turn.
-            turn_batch_for(reactor).begin(reactor)
+            turn_batch_for(memory).begin(memory)
             recorder.exchanges[0].respond(b"/1")
 
-        reactor.callLater(5, answer_first)
+        memory.callLater(5, answer_first)
         drain.drain(5)  # /2 stays in flight: the grace period's end aborts.
         self.assertIs(ChannelState.DRAINING, channel.state)
-        reactor.advance(5)
+        memory.advance(5)
         self.assertEqual(["write", "abort"], transport.calls)
         self.assertEqual([], transport.sends)
-        reactor.advance(0)
+        memory.advance(0)
         self.assertEqual(["write", "abort"], transport.calls)
         self.assertIs(ChannelState.CLOSED, channel.state)
 

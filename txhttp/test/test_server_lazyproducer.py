@@ -148,19 +148,15 @@ class LazyRegistrationTests(SynchronousTestCase):
     def test_held_bytes_registered(self) -> None:
         """With batch_writes, bytes held to the turn's end register when written."""
         reactor = MemoryReactorClock()
-        first, _, _ = _tcp_channel(
-            self,
-            Recorder(respond_at_once),
-            kind=_Registering,
-            reactor=reactor,
-            batch_writes=True,
-        )
-        second, second_transport, second_sockets = _tcp_channel(
-            self,
-            Recorder(respond_at_once),
-            kind=_Registering,
-            reactor=reactor,
-            batch_writes=True,
+        (first, _, _), (second, second_transport, second_sockets) = (
+            _tcp_channel(
+                self,
+                Recorder(respond_at_once),
+                kind=_Registering,
+                reactor=reactor,
+                batch_writes=True,
+            )
+            for _ in range(2)
         )
         assert isinstance(second_transport, _Registering)
         first.dataReceived(_get(b"/a"))
