@@ -1575,10 +1575,13 @@ class HTTPChannel(Protocol, TimeoutMixin):
             self._exchange_failed(method)
 
     def _exchange_failed(self, method: Callable[..., object]) -> None:
-        """Log the exception being handled, raised by ``method``; abort."""
+        """
+        Log the exception being handled, raised by ``method``; abort, and
+        tell every exchange in progress (the failed one too) the loss.
+        """
         self._log.failure("exchange failed: {method!r}", method=method)
         # Stop the read loop here: the failed exchange (and any other) must
-        # not be handed more body or its end; connectionLost tells it.
+        # not be handed more body or its end.
         self._read_pauses = self._read_pauses | {_PAUSE_ABORTED}
         if self._t is not None and self._state is not _ST_CLOSED:
             if self._state is not _ST_CLOSING:
