@@ -76,9 +76,12 @@ class Exchange(Protocol):
         The request can no longer be answered, or its body was cut short.
 
         ``reason`` wraps ``ConnectionDone``/``ConnectionLost`` when the
-        transport went away, ``RequestDropped`` when an earlier response forced
-        the connection closed before this request's turn, or the wire error
-        (a ``txhttp._wire.RemoteProtocolError``) that broke this request's body.
+        transport went away, ``TimeoutError`` when the client made no progress
+        for the idle timeout, ``ConnectionAborted`` when an exchange of the
+        connection (this one or another) raised and the connection was
+        aborted, ``RequestDropped`` when an earlier response forced the
+        connection closed before this request's turn, or the wire error (a
+        ``txhttp._wire.RemoteProtocolError``) that broke this request's body.
         Writes to the slot are ignored from now on.
         """
 
